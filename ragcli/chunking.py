@@ -1,0 +1,229 @@
+"""Documents -> Chunks: token-aware, paragraph- and heading-aware, deterministic. No I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ragcli.models import Block, Chunk, Document
+
+# Counts tokens of many texts at once (the embedder's tokenizer, without special tokens).
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n(?=\s*[-*+•]\s|\s*\d+[.)]\s)")
+_WS = re.compile(r"\s+")
+
+
+@dataclass
+class _Unit:
+    """A sentence (or a piece of an over-long one) with its position."""
+
+    text: str
+    tokens: int
+    page: int | None
+    line_start: int | None
+    line_end: int | None
+    heading: str | None
+    starts_paragraph: bool
+    is_heading: bool = False
+
+
+def split_sentences(text: str) -> list[tuple[int, str]]:
+    """Split text into (offset, sentence) pairs at sentence ends and list items."""
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        if text[start : m.start()].strip():
+            pieces.append((start, text[start : m.start()]))
+        start = m.end()
+    if text[start:].strip():
+        pieces.append((start, text[start:]))
+    return pieces
+
+
+def _units_of(block: Block) -> list[tuple[str, int | None, int | None]]:
+    units = []
+    for offset, sentence in split_sentences(block.text):
+        first = last = None
+        if block.line_start is not None:
+            first = block.line_start + block.text.count("\n", 0, offset)
+            last = first + sentence.strip().count("\n")
+            if block.line_end is not None:
+                last = min(last, block.line_end)
+        units.append((_WS.sub(" ", sentence).strip(), first, last))
+    return units
+
+
+def _split_long(unit: _Unit, limit: int, count: TokenCounter) -> list[_Unit]:
+    """Cut a unit longer than ``limit`` tokens at word boundaries."""
+    words = unit.text.split(" ")
+    costs = count(words)
+    pieces: list[_Unit] = []
+    current: list[str] = []
+    total = 0
+    for word, cost in zip(words, costs):
+        cost = max(cost, 1)
+        if current and total + cost > limit:
+            pieces.append(_piece(unit, current, total, first=not pieces))
+            current, total = [], 0
+        if cost > limit:  # a single "word" longer than the limit (a URL, a hash, base64)
+            word = word[: max(1, len(word) * limit // cost)]
+            cost = limit
+        current.append(word)
+        total += cost
+    if current:
+        pieces.append(_piece(unit, current, total, first=not pieces))
+    return pieces
+
+
+def _piece(unit: _Unit, words: list[str], tokens: int, first: bool) -> _Unit:
+    return _Unit(
+        " ".join(words),
+        tokens,
+        unit.page,
+        unit.line_start,
+        unit.line_end,
+        unit.heading,
+        unit.starts_paragraph and first,
+        unit.is_heading,
+    )
+
+
+def _make_units(blocks: Sequence[Block], limit: int, count: TokenCounter) -> list[_Unit]:
+    raw: list[tuple[Block, str, int | None, int | None, bool]] = []
+    for block in blocks:
+        for i, (text, first, last) in enumerate(_units_of(block)):
+            raw.append((block, text, first, last, i == 0))
+    costs = count([r[1] for r in raw]) if raw else []
+    units: list[_Unit] = []
+    for (block, text, first, last, para), cost in zip(raw, costs):
+        unit = _Unit(text, cost, block.page, first, last, block.heading, para, block.is_heading)
+        units += _split_long(unit, limit, count) if cost > limit else [unit]
+    return units
+
+
+def _section_key(unit: _Unit) -> tuple[int | None, str | None]:
+    return (unit.page, unit.heading)
+
+
+def _pack(units: list[_Unit], size: int, overlap: int) -> list[list[_Unit]]:
+    """Greedy packing within one section; prefer paragraph breaks, overlap mid-paragraph cuts."""
+    chunks: list[list[_Unit]] = []
+    current: list[_Unit] = []
+    total = 0
+    for unit in units:
+        if current and total + unit.tokens > size:
+            cut = _paragraph_cut(current, size)
+            if cut:
+                chunks.append(current[:cut])
+                current = current[cut:]
+            else:
+                chunks.append(current)
+                current = _overlap_tail(current, overlap)
+            total = sum(u.tokens for u in current)
+            while current and total + unit.tokens > size:  # carried tail leaves no room
+                total -= current.pop(0).tokens
+        current.append(unit)
+        total += unit.tokens
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _paragraph_cut(units: list[_Unit], size: int) -> int:
+    """Index of the last paragraph start past half the chunk, or 0 when there is none."""
+    seen = 0
+    cut = 0
+    for i, unit in enumerate(units):
+        if i and unit.starts_paragraph and seen >= size // 2:
+            cut = i
+        seen += unit.tokens
+    return cut
+
+
+def _overlap_tail(units: list[_Unit], overlap: int) -> list[_Unit]:
+    tail: list[_Unit] = []
+    total = 0
+    for unit in reversed(units[1:]):
+        if total + unit.tokens > overlap:
+            break
+        tail.insert(0, unit)
+        total += unit.tokens
+    return tail
+
+
+def _join(units: list[_Unit]) -> str:
+    parts: list[str] = []
+    for i, unit in enumerate(units):
+        if i:
+            parts.append("\n\n" if unit.starts_paragraph else " ")
+        parts.append(unit.text)
+    return "".join(parts)
+
+
+def chunk_key(source: str, ordinal: int, text: str) -> str:
+    """Deterministic chunk id from the document's source, position and text."""
+    digest = hashlib.sha256(f"{source}\x00{ordinal}\x00{text}".encode()).hexdigest()
+    return digest[:20]
+
+
+def split_document(
+    document: Document,
+    count_tokens: TokenCounter,
+    chunk_size: int,
+    overlap: int,
+    max_tokens: int | None = None,
+) -> list[Chunk]:
+    """Cut a document into chunks of at most ``chunk_size`` tokens (never above ``max_tokens``).
+
+    Chunks never cross a heading or a PDF page, break at paragraph ends where they can, and
+    repeat up to ``overlap`` tokens of whole sentences when a paragraph had to be cut.
+    """
+    size = min(chunk_size, max_tokens) if max_tokens else chunk_size
+    overlap = min(overlap, size // 2)
+    units = _make_units(document.blocks, size, count_tokens)
+    groups: list[list[_Unit]] = []
+    section: list[_Unit] = []
+    for unit in units:
+        if (
+            section
+            and _section_key(unit) != _section_key(section[-1])
+            and not all(u.is_heading for u in section)  # headings stay with what follows
+        ):
+            groups += _pack(section, size, overlap)
+            section = []
+        section.append(unit)
+    if section:
+        groups += _pack(section, size, overlap)
+
+    texts = [_join(g) for g in groups]
+    exact = count_tokens(texts) if texts else []
+    chunks: list[Chunk] = []
+    for group, text, n_tokens in zip(groups, texts, exact):
+        if max_tokens and n_tokens > max_tokens and len(group) > 1:
+            # Joining can add a token or two at boundaries; halve rather than truncate.
+            half = len(group) // 2
+            pieces = [group[:half], group[half:]]
+        else:
+            pieces = [group]
+        for piece in pieces:
+            piece_text = text if len(pieces) == 1 else _join(piece)
+            tokens = n_tokens if len(pieces) == 1 else count_tokens([piece_text])[0]
+            ordinal = len(chunks)
+            lines = [u.line_start for u in piece if u.line_start is not None]
+            ends = [u.line_end for u in piece if u.line_end is not None]
+            chunks.append(
+                Chunk(
+                    key=chunk_key(document.source, ordinal, piece_text),
+                    ordinal=ordinal,
+                    text=piece_text,
+                    n_tokens=tokens,
+                    page=piece[0].page,
+                    line_start=min(lines) if lines else None,
+                    line_end=max(ends) if ends else None,
+                    heading=next((u.heading for u in piece if not u.is_heading), piece[-1].heading),
+                )
+            )
+    return chunks

@@ -1,0 +1,131 @@
+"""Settings in one place. Precedence: flag > ``RAGCLI_*`` environment variable > config file > default."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ragcli.errors import UsageError
+
+CONFIG_FILE_NAME = "config.toml"
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+def default_home() -> Path:
+    """The data directory: ``RAGCLI_HOME`` or the platform's user data dir."""
+    env = os.environ.get("RAGCLI_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("ragcli", appauthor=False))
+
+
+@dataclass
+class Settings:
+    """Everything a pipeline step may need to know, resolved once by ``load_settings``."""
+
+    home: Path = field(default_factory=default_home)
+    collection: str = "default"
+    embed_model: str | None = None  # None: the collection's embedder, else the bundled one
+    llm: str | None = None  # None: the bundled generator
+    models_dir: Path | None = None  # None: <home>/models
+    top_k: int = 4
+    chunk_size: int | None = None  # tokens of the embedder's tokenizer; None: collection's
+    chunk_overlap: int | None = None
+    max_tokens: int = 256
+    batch_size: int = 32
+
+    @property
+    def collection_dir(self) -> Path:
+        return self.home / "collections" / self.collection
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.models_dir if self.models_dir is not None else self.home / "models"
+
+    def validate(self) -> None:
+        """Reject values no command could work with."""
+        if not _COLLECTION_NAME.match(self.collection):
+            raise UsageError(
+                f"invalid collection name {self.collection!r}",
+                "use letters, digits, '_', '-' or '.', at most 64 characters",
+            )
+        for name in ("top_k", "chunk_size", "max_tokens", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"{name.replace('_', '-')} must be at least 1")
+        if self.chunk_overlap is not None and self.chunk_overlap < 0:
+            raise UsageError("chunk-overlap must be at least 0")
+        if (
+            self.chunk_overlap is not None
+            and self.chunk_size is not None
+            and self.chunk_overlap >= self.chunk_size
+        ):
+            raise UsageError(
+                f"chunk-overlap ({self.chunk_overlap}) must be below chunk-size ({self.chunk_size})"
+            )
+
+
+def _env_name(name: str) -> str:
+    return "RAGCLI_" + name.upper()
+
+
+def _read_config_file(home: Path) -> dict[str, Any]:
+    path = home / CONFIG_FILE_NAME
+    if not path.is_file():
+        return {}
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UsageError(f"cannot read config file {path}: {e}") from e
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        if kind in ("int", int, "int | None"):
+            return int(value)
+        if kind in ("Path | None", "Path"):
+            return Path(str(value)).expanduser()
+        return str(value)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"invalid value for {name}: {value!r}") from e
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Resolve settings from flags (``overrides``; None means not given), env, config file."""
+    home = overrides.get("home") or default_home()
+    home = Path(home).expanduser()
+    from_file = _read_config_file(home)
+    values: dict[str, Any] = {"home": home}
+    for f in dataclasses.fields(Settings):
+        if f.name == "home":
+            continue
+        given = overrides.get(f.name)
+        if given is None:
+            given = os.environ.get(_env_name(f.name)) or None
+        if given is None:
+            given = from_file.get(f.name)
+        if given is not None:
+            values[f.name] = _coerce(f.name, given, f.type)
+    unknown = set(from_file) - {f.name for f in dataclasses.fields(Settings)}
+    if unknown:
+        raise UsageError(
+            f"unknown setting(s) in {home / CONFIG_FILE_NAME}: {', '.join(sorted(unknown))}"
+        )
+    settings = Settings(**values)
+    settings.validate()
+    return settings

@@ -1,0 +1,330 @@
+"""path -> Document: one function per format, each keeping pages, line spans and headings."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ragcli.errors import LoaderError
+from ragcli.models import Block, Document
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_RST_ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.!$%&,/;?@\[\]\\{|}()])\1{2,}\s*$")
+_WS = re.compile(r"\s+")
+
+
+def load_document(path: Path, source: str) -> Document:
+    """Read one file into a Document; raise LoaderError saying why it cannot be used."""
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise LoaderError(f"unsupported file type {path.suffix or '(no extension)'!r}")
+    fmt, parse = loader
+    try:
+        stat = path.stat()
+        if stat.st_size > MAX_FILE_BYTES:
+            raise LoaderError(f"file too large ({stat.st_size // 2**20} MiB)")
+        data = path.read_bytes()
+    except PermissionError as e:
+        raise LoaderError("permission denied") from e
+    except OSError as e:
+        raise LoaderError(f"cannot read: {e.strerror or e}") from e
+    if not data.strip():
+        raise LoaderError("empty file")
+    blocks, title = parse(data)
+    blocks = [b for b in blocks if b.text.strip()]
+    if not blocks:
+        raise LoaderError("no text found")
+    return Document(
+        path=path,
+        source=source,
+        format=fmt,
+        blocks=blocks,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=stat.st_size,
+        mtime=stat.st_mtime,
+        title=title,
+    )
+
+
+def is_supported(path: Path) -> bool:
+    """Whether a loader exists for the file's extension."""
+    return path.suffix.lower() in LOADERS
+
+
+def decode_text(data: bytes) -> str:
+    """Decode text bytes: BOMs first, then UTF-8, then Windows-1252/Latin-1; refuse binary."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        text = data[3:].decode("utf-8", errors="replace")
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16", errors="replace")
+    elif b"\x00" in data[:8192]:
+        raise LoaderError("binary file (contains NUL bytes)")
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("cp1252")
+            except UnicodeDecodeError:
+                text = data.decode("latin-1")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _paragraphs(
+    lines: list[str], first_line: int, heading: str | None, page: int | None = None
+) -> list[Block]:
+    """Split lines on blank lines into blocks that know their 1-based line span."""
+    blocks: list[Block] = []
+    start: int | None = None
+    for i, line in enumerate([*lines, ""]):
+        if line.strip():
+            if start is None:
+                start = i
+        elif start is not None:
+            text = "\n".join(lines[start:i]).strip()
+            number = None if page is not None else first_line + start
+            end = None if page is not None else first_line + i - 1
+            blocks.append(Block(text, page=page, line_start=number, line_end=end, heading=heading))
+            start = None
+    return blocks
+
+
+def parse_text(data: bytes) -> tuple[list[Block], str | None]:
+    """Plain text: paragraphs separated by blank lines."""
+    return _paragraphs(decode_text(data).split("\n"), 1, None), None
+
+
+class _Sections:
+    """Collects paragraph blocks under a stack of headings."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self.stack: list[tuple[int, str]] = []
+        self.pending: list[str] = []
+        self.pending_start = 1
+        self.title: str | None = None
+
+    @property
+    def path(self) -> str | None:
+        return " > ".join(t for _, t in self.stack) or None
+
+    def line(self, number: int, text: str) -> None:
+        if not self.pending:
+            self.pending_start = number
+        self.pending.append(text)
+
+    def flush(self) -> None:
+        self.blocks += _paragraphs(self.pending, self.pending_start, self.path)
+        self.pending = []
+
+    def heading(self, level: int, text: str, first: int, last: int) -> None:
+        self.flush()
+        while self.stack and self.stack[-1][0] >= level:
+            self.stack.pop()
+        self.stack.append((level, text))
+        if self.title is None:
+            self.title = text
+        self.blocks.append(
+            Block(text, line_start=first, line_end=last, heading=self.path, is_heading=True)
+        )
+
+
+def parse_markdown(data: bytes) -> tuple[list[Block], str | None]:
+    """Markdown: paragraphs under ATX (``#``) and setext headings; code fences kept as text."""
+    lines = decode_text(data).split("\n")
+    sections = _Sections()
+    start = 0
+    if lines and lines[0].strip() == "---":  # YAML front matter
+        end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
+        if end is not None:
+            start = end + 1
+    fence: str | None = None
+    for i in range(start, len(lines)):
+        line, number = lines[i], i + 1
+        m = _FENCE.match(line)
+        if fence is not None:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
+                fence = None
+            sections.line(number, line)
+            continue
+        if m:
+            fence = m.group(1)
+            sections.line(number, line)
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            sections.heading(len(atx.group(1)), (atx.group(2) or "").strip(), number, number)
+            continue
+        underline = line.strip()
+        pending = sections.pending
+        if (
+            underline
+            and len(set(underline)) == 1
+            and underline[0] in "=-"
+            and pending
+            and pending[-1].strip()
+            and (len(pending) == 1 or not pending[-2].strip())
+        ):
+            text = sections.pending.pop().strip()
+            sections.heading(1 if underline[0] == "=" else 2, text, number - 1, number)
+            continue
+        sections.line(number, line)
+    sections.flush()
+    return sections.blocks, sections.title
+
+
+def parse_rst(data: bytes) -> tuple[list[Block], str | None]:
+    """reStructuredText: section titles (underlined, optionally overlined) set the heading."""
+    lines = decode_text(data).split("\n")
+    sections = _Sections()
+    styles: list[tuple[str, bool]] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        over = _RST_ADORNMENT.match(line)
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        after = lines[i + 2] if i + 2 < len(lines) else ""
+        # Overlined title: adornment, text, same adornment.
+        if (
+            over
+            and nxt.strip()
+            and not _RST_ADORNMENT.match(nxt)
+            and after.strip() == line.strip()
+        ):
+            style = (line.strip()[0], True)
+            level = _rst_level(styles, style)
+            sections.heading(level, nxt.strip(), i + 1, i + 3)
+            i += 3
+            continue
+        under = _RST_ADORNMENT.match(nxt)
+        if (
+            line.strip()
+            and not line.startswith((" ", "\t"))
+            and not over
+            and under
+            and len(nxt.rstrip()) >= len(line.rstrip())
+            and not sections.pending
+        ):
+            style = (nxt.strip()[0], False)
+            sections.heading(_rst_level(styles, style), line.strip(), i + 1, i + 2)
+            i += 2
+            continue
+        sections.line(i + 1, line)
+        if not line.strip():
+            sections.flush()
+        i += 1
+    sections.flush()
+    return sections.blocks, sections.title
+
+
+def _rst_level(styles: list[tuple[str, bool]], style: tuple[str, bool]) -> int:
+    if style not in styles:
+        styles.append(style)
+    return styles.index(style) + 1
+
+
+_HTML_SKIP = {"script", "style", "noscript", "template", "svg", "head", "iframe", "object"}
+_HTML_BLOCKS = {
+    "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "dialog",
+    "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3",
+    "h4", "h5", "h6", "header", "html", "legend", "li", "main", "nav", "ol", "p", "pre",
+    "section", "summary", "table", "td", "th", "tr", "ul",
+}  # fmt: skip
+_HTML_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+
+
+def parse_html(data: bytes) -> tuple[list[Block], str | None]:
+    """HTML: visible text only, one block per block-level element, headings tracked."""
+    from bs4 import BeautifulSoup, NavigableString
+    from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
+
+    soup = BeautifulSoup(decode_text(data), "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else None
+    for tag in soup.find_all(list(_HTML_SKIP)):
+        tag.decompose()
+    skip_types = (Comment, Declaration, Doctype, ProcessingInstruction)
+    groups: list[tuple[object, list[str]]] = []
+    for s in soup.find_all(string=True):
+        if not isinstance(s, NavigableString) or isinstance(s, skip_types):
+            continue
+        block = next((p for p in s.parents if p.name in _HTML_BLOCKS), soup)
+        if groups and groups[-1][0] is block:
+            groups[-1][1].append(str(s))
+        else:
+            groups.append((block, [str(s)]))
+    sections = _Sections()
+    sections.title = title
+    for block, strings in groups:
+        raw = "".join(strings)
+        text = _WS.sub(" ", raw).strip()
+        if not text:
+            continue
+        start = getattr(block, "sourceline", None) or 1
+        end = start + raw.strip().count("\n")
+        name = getattr(block, "name", None)
+        if name in _HTML_HEADINGS:
+            sections.heading(_HTML_HEADINGS[name], text, start, end)
+        else:
+            sections.blocks.append(Block(text, line_start=start, line_end=end, heading=sections.path))
+    return sections.blocks, title
+
+
+def parse_pdf(data: bytes) -> tuple[list[Block], str | None]:
+    """PDF via pypdf: one or more blocks per page, each with its 1-based page number."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoaderError("encrypted PDF (a password is needed)")
+        pages = list(reader.pages)
+    except LoaderError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
+        raise LoaderError(f"corrupt or unreadable PDF ({e})") from e
+    except Exception as e:  # pypdf raises many types on malformed input
+        raise LoaderError(f"corrupt or unreadable PDF ({type(e).__name__}: {e})") from e
+    blocks: list[Block] = []
+    for number, page in enumerate(pages, start=1):
+        try:
+            text = page.extract_text() or ""
+        except Exception:  # one bad page must not lose the others
+            continue
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        blocks += _paragraphs(text.split("\n"), 1, None, page=number)
+    if not any(b.text.strip() for b in blocks):
+        raise LoaderError("no text layer (probably scanned)")
+    title = None
+    try:
+        title = (reader.metadata.title if reader.metadata else None) or None
+    except Exception:
+        title = None
+    return blocks, title
+
+
+Parser = Callable[[bytes], tuple[list[Block], str | None]]
+
+LOADERS: dict[str, tuple[str, Parser]] = {
+    ".txt": ("text", parse_text),
+    ".text": ("text", parse_text),
+    ".md": ("markdown", parse_markdown),
+    ".markdown": ("markdown", parse_markdown),
+    ".rst": ("rst", parse_rst),
+    ".html": ("html", parse_html),
+    ".htm": ("html", parse_html),
+    ".pdf": ("pdf", parse_pdf),
+}
+
+
+def supported_extensions() -> Iterable[str]:
+    """The file extensions ingest reads."""
+    return sorted(LOADERS)

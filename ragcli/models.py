@@ -1,0 +1,202 @@
+"""Plain records passed between the pipeline steps; each knows how to become JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Block:
+    """A run of text from a loader (a paragraph, a list item, a PDF page) and where it sits."""
+
+    text: str
+    page: int | None = None  # 1-based, PDF only
+    line_start: int | None = None  # 1-based, inclusive, text formats only
+    line_end: int | None = None
+    heading: str | None = None  # the heading path the block sits under ("Setup > Linux")
+    is_heading: bool = False  # the block is the heading line itself
+
+
+@dataclass
+class Document:
+    """One input file as loaded: its identity, format and text blocks."""
+
+    path: Path  # absolute; the collection's key for the document
+    source: str  # how the document is shown and cited
+    format: str  # "text", "markdown", "rst", "html", "pdf"
+    blocks: list[Block]
+    sha256: str
+    size: int
+    mtime: float
+    title: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(b.text for b in self.blocks)
+
+
+@dataclass
+class Chunk:
+    """A piece of a document sized for the embedder, with a deterministic id."""
+
+    key: str
+    ordinal: int
+    text: str
+    n_tokens: int
+    page: int | None = None
+    line_start: int | None = None
+    line_end: int | None = None
+    heading: str | None = None
+
+
+def location_label(page: int | None, line_start: int | None, line_end: int | None) -> str:
+    """Human form of a chunk's position: ``p.3``, ``lines 4-9`` or ``""``."""
+    if page is not None:
+        return f"p.{page}"
+    if line_start is not None:
+        if line_end is None or line_end == line_start:
+            return f"line {line_start}"
+        return f"lines {line_start}-{line_end}"
+    return ""
+
+
+@dataclass
+class Hit:
+    """A retrieved chunk with its score and rank."""
+
+    rank: int
+    score: float
+    text: str
+    source: str
+    chunk_key: str
+    page: int | None = None
+    line_start: int | None = None
+    line_end: int | None = None
+    heading: str | None = None
+
+    @property
+    def location(self) -> str:
+        return location_label(self.page, self.line_start, self.line_end)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "source": self.source,
+            "page": self.page,
+            "lines": [self.line_start, self.line_end] if self.line_start is not None else None,
+            "heading": self.heading,
+            "chunk_id": self.chunk_key,
+            "text": self.text,
+        }
+
+
+@dataclass
+class SkippedFile:
+    """An input that ingest could not use, and why."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did (or, with ``dry_run``, would do)."""
+
+    collection: str
+    dry_run: bool = False
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def files_seen(self) -> int:
+        return len(self.added) + len(self.updated) + len(self.unchanged) + len(self.skipped)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "dry_run": self.dry_run,
+            "files": {
+                "seen": self.files_seen,
+                "added": len(self.added),
+                "updated": len(self.updated),
+                "unchanged": len(self.unchanged),
+                "skipped": len(self.skipped),
+            },
+            "chunks": {"added": self.chunks_added, "removed": self.chunks_removed},
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": [s.to_dict() for s in self.skipped],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class SearchResult:
+    """Hits for one question."""
+
+    question: str
+    collection: str
+    embedder: str
+    hits: list[Hit]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "collection": self.collection,
+            "embedder": self.embedder,
+            "hits": [h.to_dict() for h in self.hits],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+@dataclass
+class Citation:
+    """A passage marker ``[n]`` the answer used, resolved to its passage."""
+
+    marker: int
+    hit: Hit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"marker": self.marker, **self.hit.to_dict()}
+
+
+@dataclass
+class Answer:
+    """A generated answer with the passages it was given and the ones it cited."""
+
+    question: str
+    text: str
+    collection: str
+    embedder: str
+    generator: str
+    passages: list[Hit]
+    citations: list[Citation]
+    unknown_markers: list[int] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "citations": [c.to_dict() for c in self.citations],
+            "unknown_markers": self.unknown_markers,
+            "passages": [h.to_dict() for h in self.passages],
+            "collection": self.collection,
+            "models": {"embedder": self.embedder, "generator": self.generator},
+            "tokens": self.tokens,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }

@@ -1,0 +1,27 @@
+"""Process-wide set-up for the model libraries: quiet logs, no telemetry, thread count."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+_done = False
+
+
+def prepare_model_runtime() -> None:
+    """Call before importing torch/transformers: keeps their chatter off stdout and stderr."""
+    global _done
+    if _done:
+        return
+    _done = True
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    if os.environ.get("RAGCLI_DEBUG"):
+        return
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    for name in ("transformers", "sentence_transformers", "huggingface_hub", "accelerate", "torch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"(transformers|torch|sentence_transformers|accelerate)")

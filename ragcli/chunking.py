@@ -12,7 +12,9 @@ from ragcli.models import Block, Chunk, Document
 # Counts tokens of many texts at once (the embedder's tokenizer, without special tokens).
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n(?=\s*[-*+•]\s|\s*\d+[.)]\s)")
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n(?=\s*[-*+•]\s|\s*\d+[.)]\s)"
+)
 _WS = re.compile(r"\s+")
 
 

@@ -23,14 +23,20 @@ app = typer.Typer(
 
 Collection = Annotated[
     str | None,
-    typer.Option("--collection", "-c", help="Collection name [env: RAGCLI_COLLECTION; default: default]."),
+    typer.Option(
+        "--collection", "-c", help="Collection name [env: RAGCLI_COLLECTION; default: default]."
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, notes or warnings on stderr.")]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress, notes or warnings on stderr.")
+]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks and library logs.")]
 TopK = Annotated[
     int | None,
-    typer.Option("--top-k", "-k", min=1, help="Passages to retrieve [env: RAGCLI_TOP_K; default: 4]."),
+    typer.Option(
+        "--top-k", "-k", min=1, help="Passages to retrieve [env: RAGCLI_TOP_K; default: 4]."
+    ),
 ]
 EmbedModel = Annotated[
     str | None,
@@ -116,20 +122,30 @@ def _read_question(question: str | None) -> str:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or glob patterns.")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Files, folders (recursive) or glob patterns.")
+    ],
     collection: Collection = None,
     embed_model: EmbedModel = None,
     chunk_size: Annotated[
         int | None,
-        typer.Option(min=16, help="Chunk size in embedder tokens; fixed per collection "
-                     "[env: RAGCLI_CHUNK_SIZE; default: 200]."),
+        typer.Option(
+            min=16,
+            help="Chunk size in embedder tokens; fixed per collection "
+            "[env: RAGCLI_CHUNK_SIZE; default: 200].",
+        ),
     ] = None,
     chunk_overlap: Annotated[
         int | None,
-        typer.Option(min=0, help="Tokens repeated between chunks cut inside a paragraph "
-                     "[env: RAGCLI_CHUNK_OVERLAP; default: 32]."),
+        typer.Option(
+            min=0,
+            help="Tokens repeated between chunks cut inside a paragraph "
+            "[env: RAGCLI_CHUNK_OVERLAP; default: 32].",
+        ),
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be read; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be read; change nothing.")
+    ] = False,
     json_: Json = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -182,11 +198,16 @@ def ask(
     ] = None,
     max_tokens: Annotated[
         int | None,
-        typer.Option("--max-tokens", min=1, help="Most tokens to generate [env: RAGCLI_MAX_TOKENS; default: 256]."),
+        typer.Option(
+            "--max-tokens",
+            min=1,
+            help="Most tokens to generate [env: RAGCLI_MAX_TOKENS; default: 256].",
+        ),
     ] = None,
     embed_model: EmbedModel = None,
     show_passages: Annotated[
-        bool, typer.Option("--show-passages", help="Print the text of each source after the answer.")
+        bool,
+        typer.Option("--show-passages", help="Print the text of each source after the answer."),
     ] = False,
     json_: Json = False,
     quiet: Quiet = False,
@@ -197,7 +218,10 @@ def ask(
 
     with _boundary(debug):
         settings = _settings(
-            collection=collection, embed_model=embed_model, llm=llm, top_k=top_k,
+            collection=collection,
+            embed_model=embed_model,
+            llm=llm,
+            top_k=top_k,
             max_tokens=max_tokens,
         )
         text = _read_question(question)
@@ -222,5 +246,3 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("ragcli: error: interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
-
-

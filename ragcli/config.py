@@ -1,4 +1,4 @@
-"""Settings in one place. Precedence: flag > ``RAGCLI_*`` environment variable > config file > default."""
+"""Settings in one place: flag > ``RAGCLI_*`` environment variable > config file > default."""
 
 from __future__ import annotations
 

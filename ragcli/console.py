@@ -128,23 +128,21 @@ def render_ingest(report: IngestReport, as_json: bool) -> None:
             ("unchanged", report.unchanged),
         ):
             for path in paths:
-                out().print(f"{action}\t{path}", markup=False)
+                write(f"{action}\t{path}\n")
         for skipped in report.skipped:
-            out().print(f"skip\t{skipped.path}\t{skipped.reason}", markup=False)
-        out().print(
+            write(f"skip\t{skipped.path}\t{skipped.reason}\n")
+        write(
             f"dry run for collection '{report.collection}': {len(report.added)} to add, "
             f"{len(report.updated)} to check for changes, {len(report.unchanged)} unchanged, "
-            f"{len(report.skipped)} skipped",
-            markup=False,
+            f"{len(report.skipped)} skipped\n"
         )
         return
-    out().print(
+    write(
         f"collection '{report.collection}': {len(report.added)} added, "
         f"{len(report.updated)} updated, {len(report.unchanged)} unchanged, "
         f"{len(report.skipped)} skipped; {report.chunks_added} chunks added"
         + (f", {report.chunks_removed} removed" if report.chunks_removed else "")
-        + f" ({report.seconds:.1f} s)",
-        markup=False,
+        + f" ({report.seconds:.1f} s)\n"
     )
 
 
@@ -159,13 +157,20 @@ def render_search(result: SearchResult, as_json: bool) -> None:
         return
     if not stdout_is_terminal():
         for hit in result.hits:
-            fields = [str(hit.rank), f"{hit.score:.4f}", hit.source, hit.location, _one_line(hit.text)]
-            out().print("\t".join(fields), markup=False)
+            fields = [
+                str(hit.rank),
+                f"{hit.score:.4f}",
+                hit.source,
+                hit.location,
+                _one_line(hit.text),
+            ]
+            write("\t".join(fields) + "\n")
         return
     for hit in result.hits:
         where = f"  [cyan]{escape(hit.location)}[/]" if hit.location else ""
         heading = f"  [dim]{escape(hit.heading)}[/]" if hit.heading else ""
-        out().print(f"[bold]{hit.rank}.[/] [green]{hit.score:.3f}[/]  [bold]{escape(hit.source)}[/]{where}{heading}")
+        score = f"[green]{hit.score:.3f}[/]"
+        out().print(f"[bold]{hit.rank}.[/] {score}  [bold]{escape(hit.source)}[/]{where}{heading}")
         out().print(f"   {escape(_one_line(hit.text))}")
 
 

@@ -96,7 +96,7 @@ def convert_gguf(gguf: Path, destination: Path, source: dict[str, Any]) -> Path:
             str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16
         )
         # Dequantized weights are plain tensors now; save_pretrained refuses a quantizer.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(str(tmp))
@@ -166,9 +166,7 @@ def _disable_progress_bars() -> None:
 class Generator:
     """A chat model loaded on first use; streams greedy (by default) completions."""
 
-    def __init__(
-        self, spec: str | None, cache_dir: Path, status: StatusCallback = _quiet
-    ) -> None:
+    def __init__(self, spec: str | None, cache_dir: Path, status: StatusCallback = _quiet) -> None:
         self.spec = spec
         self.cache_dir = cache_dir
         self.status = status
@@ -261,9 +259,7 @@ class Generator:
         from transformers import TextIteratorStreamer
 
         inputs = self.prompt_ids(messages)
-        streamer = TextIteratorStreamer(
-            self.tokenizer, skip_prompt=True, skip_special_tokens=True
-        )
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         result: dict[str, Any] = {}
 
         def run() -> None:

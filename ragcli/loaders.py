@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from ragcli.errors import LoaderError
 from ragcli.models import Block, Document
@@ -192,12 +193,7 @@ def parse_rst(data: bytes) -> tuple[list[Block], str | None]:
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         after = lines[i + 2] if i + 2 < len(lines) else ""
         # Overlined title: adornment, text, same adornment.
-        if (
-            over
-            and nxt.strip()
-            and not _RST_ADORNMENT.match(nxt)
-            and after.strip() == line.strip()
-        ):
+        if over and nxt.strip() and not _RST_ADORNMENT.match(nxt) and after.strip() == line.strip():
             style = (line.strip()[0], True)
             level = _rst_level(styles, style)
             sections.heading(level, nxt.strip(), i + 1, i + 3)
@@ -250,7 +246,7 @@ def parse_html(data: bytes) -> tuple[list[Block], str | None]:
     for tag in soup.find_all(list(_HTML_SKIP)):
         tag.decompose()
     skip_types = (Comment, Declaration, Doctype, ProcessingInstruction)
-    groups: list[tuple[object, list[str]]] = []
+    groups: list[tuple[Any, list[str]]] = []
     for s in soup.find_all(string=True):
         if not isinstance(s, NavigableString) or isinstance(s, skip_types):
             continue
@@ -261,18 +257,20 @@ def parse_html(data: bytes) -> tuple[list[Block], str | None]:
             groups.append((block, [str(s)]))
     sections = _Sections()
     sections.title = title
-    for block, strings in groups:
+    for node, strings in groups:
         raw = "".join(strings)
         text = _WS.sub(" ", raw).strip()
         if not text:
             continue
-        start = getattr(block, "sourceline", None) or 1
+        start = getattr(node, "sourceline", None) or 1
         end = start + raw.strip().count("\n")
-        name = getattr(block, "name", None)
+        name = getattr(node, "name", None)
         if name in _HTML_HEADINGS:
             sections.heading(_HTML_HEADINGS[name], text, start, end)
         else:
-            sections.blocks.append(Block(text, line_start=start, line_end=end, heading=sections.path))
+            sections.blocks.append(
+                Block(text, line_start=start, line_end=end, heading=sections.path)
+            )
     return sections.blocks, title
 
 

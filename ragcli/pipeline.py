@@ -140,7 +140,10 @@ def _check_embedder(manifest: dict, settings: Settings) -> None:
 def _check_compatible(manifest: dict, settings: Settings) -> None:
     _check_embedder(manifest, settings)
     chunking = manifest.get("chunking", {})
-    for key, value in (("chunk_size", settings.chunk_size), ("chunk_overlap", settings.chunk_overlap)):
+    for key, value in (
+        ("chunk_size", settings.chunk_size),
+        ("chunk_overlap", settings.chunk_overlap),
+    ):
         if value is not None and chunking.get(key) != value:
             raise IncompatibleCollectionError(
                 f"collection {settings.collection!r} uses {key.replace('_', '-')} "
@@ -358,9 +361,7 @@ def ask(
     generator = Generator(settings.llm, settings.model_cache_dir, events.status)
     generator.load()
     budget = generator.context_window - settings.max_tokens
-    messages, packed = build_messages(
-        question, found.hits, generator.prompt_tokens, budget
-    )
+    messages, packed = build_messages(question, found.hits, generator.prompt_tokens, budget)
     started = time.perf_counter()
     first_token: float | None = None
     pieces: list[str] = []

@@ -24,4 +24,6 @@ def prepare_model_runtime() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     for name in ("transformers", "sentence_transformers", "huggingface_hub", "accelerate", "torch"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module=r"(transformers|torch|sentence_transformers|accelerate)")
+    warnings.filterwarnings(
+        "ignore", module=r"(transformers|torch|sentence_transformers|accelerate)"
+    )

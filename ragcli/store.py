@@ -304,7 +304,7 @@ class FaissStore:
                 [i for i, _ in found],
             )
         }
-        hits = []
+        hits: list[Hit] = []
         for chunk_id, score in found:
             r = rows.get(chunk_id)
             if r is None:

@@ -72,8 +72,8 @@ class FakeGenerator:
 
     def stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> Iterator[str]:
         user = messages[-1]["content"]
-        match = re.search(r"\[1\] [^\n]*\n([^\n.]*\.)", user)
-        answer = f"{match.group(1).strip()} [1]" if match else "I don't know."
+        match = re.search(r"\[1\] [^\n]*\n(.+?\.)", user, re.S)
+        answer = f"{' '.join(match.group(1).split())} [1]" if match else "I don't know."
         words = answer.split(" ")[:max_new_tokens]
         self.last_prompt_tokens = self.prompt_tokens(messages)
         self.last_token_count = len(words)

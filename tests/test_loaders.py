@@ -43,7 +43,9 @@ def test_crlf_and_legacy_encodings(tmp_path: Path) -> None:
         ("image.png", b"\x89PNG....", "unsupported file type"),
     ],
 )
-def test_unusable_files_raise_loader_error(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
+def test_unusable_files_raise_loader_error(
+    tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(LoaderError, match=reason):
@@ -52,9 +54,10 @@ def test_unusable_files_raise_loader_error(tmp_path: Path, name: str, content: b
 
 def test_markdown_headings_and_code_fences() -> None:
     text = (
-        "---\ntitle: x\n---\n# Guide\n\nIntro text.\n\n## Setup\n\nRun it.\n\n```\n# not a heading\n```\n\n"
-        "Other\n-----\n\nUnder setext.\n"
-    ).encode()
+        b"---\ntitle: x\n---\n# Guide\n\nIntro text.\n\n## Setup\n\n"
+        b"Run it.\n\n```\n# not a heading\n```\n\n"
+        b"Other\n-----\n\nUnder setext.\n"
+    )
     blocks, title = parse_markdown(text)
     assert title == "Guide"
     by_text = {b.text: b for b in blocks}
@@ -67,13 +70,18 @@ def test_markdown_headings_and_code_fences() -> None:
 
 
 def test_rst_section_titles_set_levels() -> None:
-    text = b"=====\nTitle\n=====\n\nIntro.\n\nPart\n----\n\nBody text\nmore.\n\nNext\n----\n\nEnd.\n"
+    text = (
+        b"=====\nTitle\n=====\n\nIntro.\n\nPart\n----\n\nBody text\nmore.\n\nNext\n----\n\nEnd.\n"
+    )
     blocks, title = parse_rst(text)
     assert title == "Title"
     by_text = {b.text: b for b in blocks}
     assert by_text["Intro."].heading == "Title"
     assert by_text["Body text\nmore."].heading == "Title > Part"
-    assert (by_text["Body text\nmore."].line_start, by_text["Body text\nmore."].line_end) == (10, 11)
+    assert (by_text["Body text\nmore."].line_start, by_text["Body text\nmore."].line_end) == (
+        10,
+        11,
+    )
     assert by_text["End."].heading == "Title > Next"
 
 

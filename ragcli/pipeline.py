@@ -362,6 +362,12 @@ def ask(
     generator.load()
     budget = generator.context_window - settings.max_tokens
     messages, packed = build_messages(question, found.hits, generator.prompt_tokens, budget)
+    if not packed:
+        raise RagcliError(
+            f"no passage fits the generator's context window ({generator.context_window} "
+            f"tokens, {settings.max_tokens} of them kept for the answer)",
+            "lower --max-tokens, or use a generator with a longer context",
+        )
     started = time.perf_counter()
     first_token: float | None = None
     pieces: list[str] = []

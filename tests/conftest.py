@@ -13,6 +13,9 @@ import pytest
 
 from ragcli.embedding import embedder_name
 
+# Tests never download: a hub id must fail at once rather than wait on network timeouts.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = REPO / "sample_corpus"
 

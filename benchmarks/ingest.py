@@ -1,0 +1,73 @@
+"""Ingest throughput: ragcli's whole ingest against a raw ``SentenceTransformer.encode``.
+
+    python benchmarks/ingest.py [PATH ...]     (default: sample_corpus)
+
+Runs ``pipeline.ingest`` into a temporary collection with the bundled embedder, then encodes the
+very same chunk texts with a bare SentenceTransformer (same batch size, normalized), in the same
+process, and prints chunks/s, peak RSS and the ratio of the two times.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    paths = sys.argv[1:] or ["sample_corpus"]
+    home = tempfile.mkdtemp(prefix="ragcli-bench-")
+    os.environ["RAGCLI_HOME"] = home
+
+    from ragcli import pipeline
+    from ragcli.config import load_settings
+    from ragcli.embedding import Embedder, bundled_embedder_path
+    from ragcli.runtime import prepare_model_runtime
+
+    prepare_model_runtime()
+    import sentence_transformers  # noqa: F401  - import cost is not part of either timing
+
+    settings = load_settings(collection="bench")
+    started = time.perf_counter()
+    report = pipeline.ingest(settings, paths)
+    ingest_s = time.perf_counter() - started
+
+    db = sqlite3.connect(settings.collection_dir / "meta.sqlite")
+    texts = [row[0] for row in db.execute("SELECT text FROM chunks ORDER BY id")]
+    db.close()
+
+    started = time.perf_counter()
+    embedder = Embedder(None, settings.batch_size)
+    embedder.model  # noqa: B018
+    load_s = time.perf_counter() - started
+
+    from sentence_transformers import SentenceTransformer
+
+    raw = SentenceTransformer(str(bundled_embedder_path()), device="cpu")
+    started = time.perf_counter()
+    raw.encode(texts, batch_size=settings.batch_size, normalize_embeddings=True)
+    encode_s = time.perf_counter() - started
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    n = len(texts)
+    print(f"inputs: {' '.join(paths)}")
+    print(f"files added: {len(report.added)}, skipped: {len(report.skipped)}, chunks: {n}")
+    print(f"ragcli ingest (incl. embedder load): {ingest_s:.2f} s  ({n / ingest_s:.1f} chunks/s)")
+    print(f"embedder load alone: {load_s:.2f} s")
+    print(
+        f"raw SentenceTransformer.encode of the same chunks: {encode_s:.2f} s "
+        f"({n / encode_s:.1f} chunks/s)"
+    )
+    print(f"ratio ingest / raw encode: {ingest_s / encode_s:.3f}")
+    print(f"ratio (ingest - embedder load) / raw encode: {(ingest_s - load_s) / encode_s:.3f}")
+    print(f"peak RSS: {rss_mb:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -149,3 +149,31 @@ def test_unexpected_errors_are_one_line_unless_debug(corpus: Path, monkeypatch) 
     assert "Traceback" not in result.stderr
     debug = run("search", "x", "--debug")
     assert isinstance(debug.exception, ValueError)
+
+
+@pytest.mark.usefixtures("fake_models")
+def test_ctrl_c_during_ingest_exits_130_and_says_what_was_kept(corpus: Path, monkeypatch) -> None:
+    import ragcli.pipeline as pipeline
+
+    run("ingest", str(corpus / "alpha.txt"))
+
+    def interrupt(path: Path, source: str):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "load_document", interrupt)
+    result = run("ingest", str(corpus))
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr and "keeps the 1 document(s)" in result.stderr
+    assert result.stdout == ""
+
+
+def test_closed_pipe_ends_quietly_with_exit_0(monkeypatch) -> None:
+    import typer
+
+    from ragcli import cli
+
+    silenced = []
+    monkeypatch.setattr(cli, "_silence_stdout", lambda: silenced.append(True))
+    with pytest.raises(typer.Exit) as info, cli._boundary(debug=False):
+        raise BrokenPipeError
+    assert info.value.exit_code == 0 and silenced

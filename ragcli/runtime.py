@@ -22,6 +22,9 @@ def prepare_model_runtime() -> None:
     if os.environ.get("RAGCLI_DEBUG"):
         return
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    # Library progress bars (weight loading, GGUF dequantizing) would clutter stderr; ragcli
+    # prints its own notes. tqdm reads this when it is first imported.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     for name in ("transformers", "sentence_transformers", "huggingface_hub", "accelerate", "torch"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings(

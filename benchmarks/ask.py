@@ -23,7 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("question", nargs="?", default="Who founded Gullstone Observatory?")
+    parser.add_argument(
+        "question",
+        nargs="?",
+        default="What happens during the Tidelight Festival, and who organises it?",
+    )
     parser.add_argument("--max-tokens", type=int, default=150)
     args = parser.parse_args()
     if "RAGCLI_HOME" not in os.environ:

@@ -224,7 +224,14 @@ class FaissStore:
     def _load_index(self) -> Any:
         import faiss
 
-        for _ in range(5):
+        attempts = 5
+        for attempt in range(attempts):
+            if not self.writable:
+                # One read snapshot for the generation, the chunk count and every later query,
+                # so a writer committing meanwhile cannot mix two generations.
+                if self.db.in_transaction:
+                    self.db.execute("COMMIT")
+                self.db.execute("BEGIN")
             generation = self.generation
             if generation == 0:
                 if self.writable:
@@ -235,17 +242,13 @@ class FaissStore:
             try:
                 index = faiss.read_index(str(path))
             except RuntimeError:
-                if path.exists() or self.generation == generation:
-                    if not path.exists():
-                        raise IncompatibleCollectionError(
-                            f"damaged collection {self.directory.name!r}: {path.name} is missing",
-                            "re-ingest into a new collection (-c NAME)",
-                        ) from None
-                    raise IncompatibleCollectionError(
-                        f"damaged collection {self.directory.name!r}: cannot read {path.name}",
-                        "re-ingest into a new collection (-c NAME)",
-                    ) from None
-                continue  # a writer committed a newer generation meanwhile; read that one
+                if not path.exists() and not self.writable and attempt < attempts - 1:
+                    continue  # a writer committed a newer generation and removed this one
+                problem = "cannot read" if path.exists() else "missing"
+                raise IncompatibleCollectionError(
+                    f"damaged collection {self.directory.name!r}: {path.name} {problem}",
+                    "re-ingest into a new collection (-c NAME)",
+                ) from None
             count = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
             if index.ntotal != count:
                 raise IncompatibleCollectionError(
@@ -438,10 +441,10 @@ class FaissStore:
 
     def close(self) -> None:
         if getattr(self, "db", None) is not None:
-            if self._dirty:
+            if self.db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     self.db.execute("ROLLBACK")
-                self._dirty = False
+            self._dirty = False
             self.db.close()
             self.db = None  # type: ignore[assignment]
         if self._lock_fd is not None:

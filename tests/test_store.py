@@ -133,5 +133,23 @@ def test_damaged_vectors_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(IncompatibleCollectionError, match="damaged"):
         FaissStore.open(directory)
     (directory / "vectors-1.faiss").unlink()
-    with pytest.raises(IncompatibleCollectionError, match="missing"):
+    with pytest.raises(IncompatibleCollectionError, match="vectors-1.faiss missing"):
         FaissStore.open(directory)
+
+
+def test_reader_keeps_one_snapshot_while_a_writer_commits(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    with FaissStore.create(directory, _manifest()) as store:
+        store.add(_doc("a.txt"), _chunks(2, "a"), _vectors(2, 1))
+        store.save()
+    reader = FaissStore.open(directory)
+    with FaissStore.open(directory, writable=True) as writer:
+        writer.delete("/docs/a.txt")
+        writer.add(_doc("b.txt"), _chunks(3, "b"), _vectors(3, 2))
+        writer.save()
+    # The reader still answers from generation 1, whose vectors file is now gone from disk.
+    assert not (directory / "vectors-1.faiss").exists()
+    assert {h.source for h in reader.search(_vectors(1, 5)[0], 10)} == {"a.txt"}
+    reader.close()
+    with FaissStore.open(directory) as fresh:
+        assert {h.source for h in fresh.search(_vectors(1, 5)[0], 10)} == {"b.txt"}

@@ -134,6 +134,25 @@ def _pack(units: list[_Unit], size: int, overlap: int) -> list[list[_Unit]]:
     return chunks
 
 
+def _pack_section(
+    section: list[_Unit], size: int, overlap: int, count: TokenCounter
+) -> list[list[_Unit]]:
+    """Pack a section; every chunk that does not open with its heading gets the heading path.
+
+    A chunk from the middle of a section then still says what it is about, to the embedder,
+    to BM25 and to the reader. The heading's tokens are reserved so the limit still holds.
+    """
+    heading = section[-1].heading
+    cost = count([heading])[0] + 1 if heading else 0
+    if not heading or cost > size // 2:
+        return _pack(section, size, overlap)
+    groups = _pack(section, size - cost, overlap)
+    for group in groups:
+        if not group[0].is_heading:
+            group.insert(0, _Unit(heading, cost, group[0].page, None, None, heading, True, True))
+    return groups
+
+
 def _paragraph_cut(units: list[_Unit], size: int) -> int:
     """Index of the last paragraph start past half the chunk, or 0 when there is none."""
     seen = 0
@@ -194,11 +213,11 @@ def split_document(
             and _section_key(unit) != _section_key(section[-1])
             and not all(u.is_heading for u in section)  # headings stay with what follows
         ):
-            groups += _pack(section, size, overlap)
+            groups += _pack_section(section, size, overlap, count_tokens)
             section = []
         section.append(unit)
     if section:
-        groups += _pack(section, size, overlap)
+        groups += _pack_section(section, size, overlap, count_tokens)
 
     texts = [_join(g) for g in groups]
     exact = count_tokens(texts) if texts else []

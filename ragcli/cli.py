@@ -6,6 +6,8 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -46,9 +48,75 @@ EmbedModel = Annotated[
         "[env: RAGCLI_EMBED_MODEL; default: bundled all-MiniLM-L6-v2].",
     ),
 ]
+QueryPrompt = Annotated[
+    str | None,
+    typer.Option(
+        "--query-prompt",
+        help="Text put before each question when embedding it, e.g. 'query: ' for e5; fixed "
+        "per collection [env: RAGCLI_QUERY_PROMPT; default: the embedder's own, if any].",
+    ),
+]
+DocumentPrompt = Annotated[
+    str | None,
+    typer.Option(
+        "--document-prompt",
+        help="Text put before each passage when embedding it, e.g. 'passage: ' for e5; fixed "
+        "per collection [env: RAGCLI_DOCUMENT_PROMPT; default: the embedder's own, if any].",
+    ),
+]
 Question = Annotated[
     str | None,
     typer.Argument(help="The question; '-' or omitted reads it from standard input."),
+]
+ChunkSize = Annotated[
+    int | None,
+    typer.Option(
+        "--chunk-size",
+        min=16,
+        help="Chunk size in embedder tokens; fixed per collection "
+        "[env: RAGCLI_CHUNK_SIZE; default: 200].",
+    ),
+]
+ChunkOverlap = Annotated[
+    int | None,
+    typer.Option(
+        "--chunk-overlap",
+        min=0,
+        help="Tokens repeated between chunks cut inside a paragraph "
+        "[env: RAGCLI_CHUNK_OVERLAP; default: 32].",
+    ),
+]
+Mode = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        "-m",
+        help="Retrieval: hybrid (BM25 + vectors, fused), dense or lexical "
+        "[env: RAGCLI_MODE; default: hybrid].",
+    ),
+]
+PathGlob = Annotated[
+    str | None,
+    typer.Option(
+        "--path",
+        help="Only passages whose source matches this glob, e.g. 'docs/*.md' or '*.pdf'.",
+    ),
+]
+MaxPerDoc = Annotated[
+    int | None,
+    typer.Option(
+        "--max-per-doc",
+        min=1,
+        help="At most this many passages from one document [env: RAGCLI_MAX_PER_DOC].",
+    ),
+]
+Rerank = Annotated[
+    str | None,
+    typer.Option(
+        "--rerank",
+        help="Rerank with this cross-encoder (hub id or local folder) [env: RAGCLI_RERANK; "
+        "default: off].",
+    ),
 ]
 
 
@@ -127,22 +195,10 @@ def ingest(
     ],
     collection: Collection = None,
     embed_model: EmbedModel = None,
-    chunk_size: Annotated[
-        int | None,
-        typer.Option(
-            min=16,
-            help="Chunk size in embedder tokens; fixed per collection "
-            "[env: RAGCLI_CHUNK_SIZE; default: 200].",
-        ),
-    ] = None,
-    chunk_overlap: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            help="Tokens repeated between chunks cut inside a paragraph "
-            "[env: RAGCLI_CHUNK_OVERLAP; default: 32].",
-        ),
-    ] = None,
+    query_prompt: QueryPrompt = None,
+    document_prompt: DocumentPrompt = None,
+    chunk_size: ChunkSize = None,
+    chunk_overlap: ChunkOverlap = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be read; change nothing.")
     ] = False,
@@ -157,6 +213,8 @@ def ingest(
         settings = _settings(
             collection=collection,
             embed_model=embed_model,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
         )
@@ -164,22 +222,73 @@ def ingest(
         console.render_ingest(report, json_)
 
 
+def _batch_questions(source: str) -> list[tuple[str, str]]:
+    from ragcli.batch import parse_questions
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read {source}: {e.strerror or e}") from e
+    return parse_questions(text, "stdin" if source == "-" else source)
+
+
 @app.command()
 def search(
     question: Question = None,
     top_k: TopK = None,
     collection: Collection = None,
+    mode: Mode = None,
+    path: PathGlob = None,
+    max_per_doc: MaxPerDoc = None,
+    rerank: Rerank = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Show each hit's dense and lexical rank and score and the fused score.",
+        ),
+    ] = False,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch",
+            help="Answer every question in FILE ('-': stdin), one per line or JSON Lines with "
+            "id and question; prints JSON Lines.",
+        ),
+    ] = None,
     embed_model: EmbedModel = None,
+    query_prompt: QueryPrompt = None,
+    document_prompt: DocumentPrompt = None,
     json_: Json = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Show the passages closest in meaning to QUESTION (no generation)."""
+    """Show the passages that best match QUESTION (no generation)."""
     from ragcli import console, pipeline
 
     with _boundary(debug):
-        settings = _settings(collection=collection, embed_model=embed_model, top_k=top_k)
-        result = pipeline.search(settings, _read_question(question))
+        settings = _settings(
+            collection=collection,
+            embed_model=embed_model,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
+            top_k=top_k,
+            mode=mode,
+            max_per_doc=max_per_doc,
+            rerank=rerank,
+        )
+        if batch is not None:
+            if question is not None:
+                raise UsageError("give either QUESTION or --batch, not both")
+            results = pipeline.search_batch(
+                settings, _batch_questions(batch), source_glob=path, explain=explain
+            )
+            for qid, result in results:
+                console.print_json({"id": qid, **result.to_dict()}, lines=True)
+            return
+        result = pipeline.search(
+            settings, _read_question(question), source_glob=path, explain=explain
+        )
         console.render_search(result, json_)
 
 
@@ -204,7 +313,13 @@ def ask(
             help="Most tokens to generate [env: RAGCLI_MAX_TOKENS; default: 256].",
         ),
     ] = None,
+    mode: Mode = None,
+    path: PathGlob = None,
+    max_per_doc: MaxPerDoc = None,
+    rerank: Rerank = None,
     embed_model: EmbedModel = None,
+    query_prompt: QueryPrompt = None,
+    document_prompt: DocumentPrompt = None,
     show_passages: Annotated[
         bool,
         typer.Option("--show-passages", help="Print the text of each source after the answer."),
@@ -220,20 +335,242 @@ def ask(
         settings = _settings(
             collection=collection,
             embed_model=embed_model,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
             llm=llm,
             top_k=top_k,
             max_tokens=max_tokens,
+            mode=mode,
+            max_per_doc=max_per_doc,
+            rerank=rerank,
         )
         text = _read_question(question)
         events = console.ConsoleEvents(quiet)
         stream = None if json_ else console.write
-        answer = pipeline.ask(settings, text, events=events, on_token=stream)
+        answer = pipeline.ask(settings, text, events=events, on_token=stream, source_glob=path)
         if json_:
             console.print_json(answer.to_dict())
             return
         console.write("\n")
         if not quiet or console.stdout_is_terminal():
             console.render_answer_sources(answer, show_passages)
+
+
+@app.command(name="eval")
+def eval_(
+    dataset: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv); omit it to "
+            "evaluate the collection given with -c against --queries and --qrels."
+        ),
+    ] = None,
+    mode: Mode = None,
+    collection: Collection = None,
+    queries: Annotated[
+        Path | None,
+        typer.Option("--queries", help="Queries: JSON Lines with _id and text, or one per line."),
+    ] = None,
+    qrels: Annotated[
+        Path | None,
+        typer.Option("--qrels", help="Judgments: TSV query-id, corpus-id, score (BEIR or TREC)."),
+    ] = None,
+    save_run: Annotated[
+        Path | None,
+        typer.Option("--save-run", help="Write the ranking as a TREC run file."),
+    ] = None,
+    embed_model: EmbedModel = None,
+    chunk_size: ChunkSize = None,
+    chunk_overlap: ChunkOverlap = None,
+    json_: Json = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Measure retrieval: nDCG@10, Recall@10, Recall@100 and MRR@10 on judged queries."""
+    from ragcli import console, pipeline
+
+    with _boundary(debug):
+        if dataset is not None and (queries or qrels):
+            raise UsageError("give DATASET or --queries/--qrels, not both")
+        settings = _settings(
+            collection=collection,
+            embed_model=embed_model,
+            mode=mode,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+        )
+        report = pipeline.evaluate(
+            settings, dataset, queries, qrels, save_run, console.ConsoleEvents(quiet)
+        )
+        console.render_eval(report, json_)
+
+
+# -- embeddings and models ---------------------------------------------------------------------
+
+
+class EncodeAs(str, Enum):
+    document = "document"
+    query = "query"
+
+
+class VectorFormat(str, Enum):
+    jsonl = "jsonl"
+    npy = "npy"
+
+
+Texts = Annotated[
+    list[str] | None,
+    typer.Argument(help="Texts; '-' or none reads one text per line from standard input."),
+]
+As = Annotated[
+    EncodeAs,
+    typer.Option(
+        "--as",
+        help="Encode the texts as documents (with the document prompt) or as queries.",
+    ),
+]
+Llm = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="Generator: hub id, local folder or .gguf file "
+        "[env: RAGCLI_LLM; default: bundled Qwen2.5-Coder-1.5B-Instruct].",
+    ),
+]
+
+
+def _read_texts(texts: list[str] | None) -> list[str]:
+    """TEXT arguments, or the non-blank lines of stdin when there are none (or just '-')."""
+    if not texts or texts == ["-"]:
+        if not texts and sys.stdin.isatty():
+            raise UsageError("missing TEXT", "pass texts as arguments or pipe them one per line")
+        texts = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+        if not texts:
+            raise UsageError("no text on standard input")
+    if any(not text.strip() for text in texts):
+        raise UsageError("a TEXT is empty")
+    return texts
+
+
+@app.command()
+def similarity(
+    texts: Texts = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Compare every TEXT with this one, encoded as a query (as search does).",
+        ),
+    ] = None,
+    encode_as: As = EncodeAs.document,
+    collection: Collection = None,
+    embed_model: EmbedModel = None,
+    query_prompt: QueryPrompt = None,
+    document_prompt: DocumentPrompt = None,
+    json_: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Cosine similarity of texts: every pair, or each against one (--to)."""
+    from ragcli import console, vectors
+
+    with _boundary(debug):
+        settings = _settings(
+            collection=collection,
+            embed_model=embed_model,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
+        )
+        result = vectors.similarity(settings, _read_texts(texts), to=to, role=encode_as.value)
+        console.render_similarity(result, json_)
+
+
+@app.command()
+def embed(
+    texts: Texts = None,
+    encode_as: As = EncodeAs.document,
+    vector_format: Annotated[
+        VectorFormat,
+        typer.Option("--format", help="JSON Lines, or a NumPy .npy array (needs --output)."),
+    ] = VectorFormat.jsonl,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of standard output."),
+    ] = None,
+    normalize: Annotated[
+        bool, typer.Option("--normalize/--no-normalize", help="Scale vectors to unit length.")
+    ] = True,
+    collection: Collection = None,
+    embed_model: EmbedModel = None,
+    query_prompt: QueryPrompt = None,
+    document_prompt: DocumentPrompt = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Print the embedding vector of each text (JSON Lines), or save them as .npy."""
+    from ragcli import console, vectors
+
+    with _boundary(debug):
+        if vector_format is VectorFormat.npy and output is None:
+            raise UsageError("--format npy needs --output FILE", "or print JSON Lines on stdout")
+        settings = _settings(
+            collection=collection,
+            embed_model=embed_model,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
+        )
+        result = vectors.embed(settings, _read_texts(texts), encode_as.value, normalize)
+        if output is None:
+            console.render_embeddings(result)
+            return
+        if vector_format is VectorFormat.npy:
+            vectors.save_npy(result, output)
+        else:
+            vectors.save_jsonl(result, output)
+        if not quiet:
+            rows, dimension = result.vectors.shape
+            console.note(f"wrote {rows} vectors of {dimension} dimensions to {output}")
+
+
+models_app = typer.Typer(
+    help="List the models ragcli knows, or prepare them ahead of time.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback(invoke_without_command=True)
+def models(
+    context: typer.Context,
+    embed_model: EmbedModel = None,
+    llm: Llm = None,
+    json_: Json = False,
+    debug: Debug = False,
+) -> None:
+    """List the bundled, configured and cached models: size, limits, memory, readiness."""
+    if context.invoked_subcommand is not None:
+        return
+    from ragcli import catalog, console
+
+    with _boundary(debug):
+        settings = _settings(embed_model=embed_model, llm=llm)
+        console.render_models(catalog.list_models(settings), json_)
+
+
+@models_app.command("prepare")
+def models_prepare(
+    embed_model: EmbedModel = None,
+    llm: Llm = None,
+    json_: Json = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Assemble, verify and convert the generator, and check the embedder loads (offline)."""
+    from ragcli import catalog, console
+
+    with _boundary(debug):
+        settings = _settings(embed_model=embed_model, llm=llm)
+        status = console.ConsoleEvents(quiet).status
+        console.render_prepared(catalog.prepare_models(settings, status), json_)
 
 
 def main() -> None:

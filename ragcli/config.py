@@ -13,6 +13,7 @@ from typing import Any
 from ragcli.errors import UsageError
 
 CONFIG_FILE_NAME = "config.toml"
+RETRIEVAL_MODES = ("hybrid", "dense", "lexical")
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -33,9 +34,16 @@ class Settings:
     home: Path = field(default_factory=default_home)
     collection: str = "default"
     embed_model: str | None = None  # None: the collection's embedder, else the bundled one
+    # Text put before each query/document when embedding; None: the collection's, else the
+    # embedder's own (config_sentence_transformers.json); "": none.
+    query_prompt: str | None = None
+    document_prompt: str | None = None
     llm: str | None = None  # None: the bundled generator
     models_dir: Path | None = None  # None: <home>/models
     top_k: int = 4
+    mode: str | None = None  # retrieval mode; None: the default (hybrid)
+    max_per_doc: int | None = None  # passages per document in one result; None: no limit
+    rerank: str | None = None  # cross-encoder to rerank with; None: no reranking
     chunk_size: int | None = None  # tokens of the embedder's tokenizer; None: collection's
     chunk_overlap: int | None = None
     max_tokens: int = 256
@@ -56,7 +64,12 @@ class Settings:
                 f"invalid collection name {self.collection!r}",
                 "use letters, digits, '_', '-' or '.', at most 64 characters",
             )
-        for name in ("top_k", "chunk_size", "max_tokens", "batch_size"):
+        if self.mode is not None and self.mode not in RETRIEVAL_MODES:
+            raise UsageError(
+                f"unknown retrieval mode {self.mode!r}",
+                f"use one of: {', '.join(RETRIEVAL_MODES)}",
+            )
+        for name in ("top_k", "chunk_size", "max_tokens", "batch_size", "max_per_doc"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be at least 1")

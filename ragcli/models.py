@@ -23,14 +23,20 @@ class Block:
 class Document:
     """One input file as loaded: its identity, format and text blocks."""
 
-    path: Path  # absolute; the collection's key for the document
+    path: Path  # absolute path of the file that holds the document
     source: str  # how the document is shown and cited
-    format: str  # "text", "markdown", "rst", "html", "pdf"
+    format: str  # "text", "markdown", "rst", "html", "pdf", "jsonl"
     blocks: list[Block]
-    sha256: str
+    sha256: str  # of the whole file
     size: int
     mtime: float
     title: str | None = None
+    key: str = ""  # unique in a collection: the path, or "path#id" for one record of a .jsonl
+    doc_id: str = ""  # the id evaluations match: a .jsonl record's _id, else the relative path
+
+    def __post_init__(self) -> None:
+        self.key = self.key or str(self.path)
+        self.doc_id = self.doc_id or self.path.name
 
     @property
     def text(self) -> str:
@@ -75,6 +81,9 @@ class Hit:
     line_start: int | None = None
     line_end: int | None = None
     heading: str | None = None
+    doc_id: str = ""
+    chunk_id: int = 0
+    explain: dict[str, Any] | None = None  # per-method ranks and scores, when asked for
 
     @property
     def location(self) -> str:
@@ -88,8 +97,10 @@ class Hit:
             "page": self.page,
             "lines": [self.line_start, self.line_end] if self.line_start is not None else None,
             "heading": self.heading,
+            "doc_id": self.doc_id,
             "chunk_id": self.chunk_key,
             "text": self.text,
+            **({"explain": self.explain} if self.explain is not None else {}),
         }
 
 
@@ -150,6 +161,7 @@ class SearchResult:
     collection: str
     embedder: str
     hits: list[Hit]
+    mode: str = "dense"
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,6 +169,7 @@ class SearchResult:
             "question": self.question,
             "collection": self.collection,
             "embedder": self.embedder,
+            "mode": self.mode,
             "hits": [h.to_dict() for h in self.hits],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }

@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
+import hashlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from ragcli.chunking import split_document
 from ragcli.config import Settings
-from ragcli.embedding import Embedder, embedder_name
+from ragcli.embedding import Embedder, collection_prompts, embedder_name
 from ragcli.errors import (
     CollectionNotFoundError,
     IncompatibleCollectionError,
     LoaderError,
     NothingIngestedError,
     RagcliError,
+    UsageError,
+)
+from ragcli.evaluation import (
+    Dataset,
+    Run,
+    documents_from_chunks,
+    load_dataset,
+    read_qrels,
+    read_queries,
+    score_run,
+    write_trec_run,
 )
 from ragcli.generation import Generator
-from ragcli.loaders import is_supported, load_document
+from ragcli.loaders import is_supported, load_documents
 from ragcli.models import Answer, Chunk, Document, IngestReport, SearchResult, SkippedFile
 from ragcli.prompting import build_messages, find_citations
-from ragcli.retrieval import retrieve
-from ragcli.store import FaissStore, make_manifest, read_manifest
+from ragcli.retrieval import DEFAULT_MODE, Reranker, Retrieval, candidates, retrieve
+from ragcli.store import FaissStore, StoredDocument, make_manifest, read_manifest
 
 DEFAULT_CHUNK_SIZE = 200
 DEFAULT_CHUNK_OVERLAP = 32
@@ -65,6 +80,7 @@ class IngestInterrupted(RagcliError):
 class _Input:
     path: Path  # absolute, resolved
     source: str  # as cited
+    doc_id: str  # relative to the folder it was found in, or the file name
 
 
 def _display(path: Path) -> str:
@@ -103,6 +119,7 @@ def collect_inputs(
             candidates = list(_walk(given))
         else:
             candidates = [given]
+        root = given if given.is_dir() else None
         for candidate in candidates:
             shown = _display(candidate.absolute())
             if candidate.is_dir():
@@ -122,7 +139,8 @@ def collect_inputs(
             except (OSError, RuntimeError) as e:
                 skip(shown, f"cannot resolve path ({e})")
                 continue
-            found.setdefault(resolved, _Input(resolved, shown))
+            doc_id = candidate.relative_to(root).as_posix() if root else candidate.name
+            found.setdefault(resolved, _Input(resolved, shown, doc_id))
     return list(found.values())
 
 
@@ -135,6 +153,7 @@ def _check_embedder(manifest: dict, settings: Settings) -> None:
             "drop --embed-model to use the collection's embedder, or pick another "
             "collection with -c",
         )
+    collection_prompts(manifest, settings)  # refuses prompts other than the recorded ones
 
 
 def _check_compatible(manifest: dict, settings: Settings) -> None:
@@ -177,9 +196,18 @@ def ingest(
 
     if exists:
         store = FaissStore.open(directory, writable=True)
-        embedder = Embedder(store.manifest["embedder"]["name"], settings.batch_size)
+        embedder = Embedder(
+            store.manifest["embedder"]["name"],
+            settings.batch_size,
+            *collection_prompts(store.manifest, settings),
+        )
     else:
-        embedder = Embedder(settings.embed_model, settings.batch_size)
+        embedder = Embedder(
+            settings.embed_model,
+            settings.batch_size,
+            settings.query_prompt,
+            settings.document_prompt,
+        )
         chunking = {
             "chunk_size": settings.chunk_size or DEFAULT_CHUNK_SIZE,
             "chunk_overlap": (
@@ -191,6 +219,7 @@ def ingest(
         manifest = make_manifest(
             settings.collection, embedder.name, embedder.dimension, embedder.max_tokens, chunking
         )
+        manifest["embedder"].update(embedder.prompt_record())
         store = FaissStore.create(directory, manifest)
     try:
         _ingest_into(store, embedder, inputs, report, events)
@@ -221,18 +250,35 @@ def _plan(directory: Path | None, inputs: list[_Input], report: IngestReport) ->
     store = FaissStore.open(directory) if directory else None
     try:
         for item in inputs:
-            stored = store.document(str(item.path)) if store else None
-            if stored is None:
+            stored = store.documents_of_file(str(item.path)) if store else []
+            if not stored:
                 report.added.append(item.source)
                 continue
-            stat = item.path.stat()
-            if stat.st_size == stored.size and stat.st_mtime == stored.mtime:
+            if _same_stat(item.path, stored):
                 report.unchanged.append(item.source)
             else:
                 report.updated.append(item.source)  # may turn out unchanged by content
     finally:
         if store:
             store.close()
+
+
+def _same_stat(path: Path, stored: list[StoredDocument]) -> bool:
+    stat = path.stat()
+    return all(d.size == stat.st_size and d.mtime == stat.st_mtime for d in stored)
+
+
+@dataclass
+class _Pending:
+    """A file loaded and chunked, waiting for its vectors."""
+
+    item: _Input
+    documents: list[tuple[Document, list[Chunk]]]
+    replacing: bool
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(chunks) for _, chunks in self.documents)
 
 
 def _ingest_into(
@@ -243,20 +289,18 @@ def _ingest_into(
     events: Events,
 ) -> None:
     chunking = store.manifest["chunking"]
-    pending: list[tuple[Document, list[Chunk], bool]] = []
-    pending_chunks = 0
+    pending: list[_Pending] = []
     last_commit = time.monotonic()
     events.start(len(inputs), "ingesting")
     try:
         for item in inputs:
             events.advance()
-            stored = store.document(str(item.path))
+            stored = store.documents_of_file(str(item.path))
             try:
-                stat = item.path.stat()
-                if stored and stat.st_size == stored.size and stat.st_mtime == stored.mtime:
+                if stored and _same_stat(item.path, stored):
                     report.unchanged.append(item.source)
                     continue
-                document = load_document(item.path, item.source)
+                documents = load_documents(item.path, item.source, item.doc_id)
             except LoaderError as e:
                 report.skipped.append(SkippedFile(item.source, e.message))
                 events.warn(f"skipped {item.source}: {e.message}")
@@ -265,22 +309,27 @@ def _ingest_into(
                 report.skipped.append(SkippedFile(item.source, str(e)))
                 events.warn(f"skipped {item.source}: {e}")
                 continue
-            if stored and stored.sha256 == document.sha256:
-                store.touch(str(item.path), document.mtime)
+            if stored and stored[0].sha256 == documents[0].sha256:
+                store.touch_file(str(item.path), documents[0].mtime)
                 report.unchanged.append(item.source)
                 continue
-            chunks = split_document(
-                document,
-                embedder.count_tokens,
-                chunking["chunk_size"],
-                chunking["chunk_overlap"],
-                max_tokens=embedder.max_tokens,
-            )
-            pending.append((document, chunks, stored is not None))
-            pending_chunks += len(chunks)
-            if pending_chunks >= EMBED_BATCH_CHUNKS:
+            chunked = [
+                (
+                    document,
+                    split_document(
+                        document,
+                        embedder.count_tokens,
+                        chunking["chunk_size"],
+                        chunking["chunk_overlap"],
+                        max_tokens=embedder.max_tokens,
+                    ),
+                )
+                for document in documents
+            ]
+            pending.append(_Pending(item, chunked, bool(stored)))
+            if sum(p.chunk_count for p in pending) >= EMBED_BATCH_CHUNKS:
                 _flush(store, embedder, pending, report)
-                pending, pending_chunks = [], 0
+                pending = []
                 if time.monotonic() - last_commit > COMMIT_EVERY_SECONDS:
                     store.save()
                     last_commit = time.monotonic()
@@ -291,25 +340,24 @@ def _ingest_into(
 
 
 def _flush(
-    store: FaissStore,
-    embedder: Embedder,
-    pending: list[tuple[Document, list[Chunk], bool]],
-    report: IngestReport,
+    store: FaissStore, embedder: Embedder, pending: list[_Pending], report: IngestReport
 ) -> None:
-    """Embed the pending documents' chunks in one go and stage them in the store."""
+    """Embed the pending files' chunks in one go and stage them in the store."""
     if not pending:
         return
-    vectors = embedder.embed([c.text for _, chunks, _ in pending for c in chunks])
+    texts = [c.text for p in pending for _, chunks in p.documents for c in chunks]
+    vectors = embedder.embed_documents(texts)
     offset = 0
-    for document, chunks, replacing in pending:
-        if replacing:
-            report.chunks_removed += store.delete(str(document.path))
-            report.updated.append(document.source)
+    for p in pending:
+        if p.replacing:
+            report.chunks_removed += store.delete_file(str(p.item.path))
+            report.updated.append(p.item.source)
         else:
-            report.added.append(document.source)
-        store.add(document, chunks, vectors[offset : offset + len(chunks)])
-        offset += len(chunks)
-        report.chunks_added += len(chunks)
+            report.added.append(p.item.source)
+        for document, chunks in p.documents:
+            store.add(document, chunks, vectors[offset : offset + len(chunks)])
+            offset += len(chunks)
+            report.chunks_added += len(chunks)
 
 
 # -- search and ask ----------------------------------------------------------------------------
@@ -325,27 +373,88 @@ def _open_for_reading(settings: Settings) -> tuple[FaissStore, Embedder]:
         raise CollectionNotFoundError(
             f"collection {settings.collection!r} is empty", "run `ragcli ingest PATH` first"
         )
-    return store, Embedder(manifest["embedder"]["name"], settings.batch_size)
-
-
-def search(settings: Settings, question: str, top_k: int | None = None) -> SearchResult:
-    """The collection's passages closest to the question."""
-    store, embedder = _open_for_reading(settings)
-    try:
-        started = time.perf_counter()
-        embedder.model  # noqa: B018 - load outside the retrieval timing
-        loaded = time.perf_counter()
-        hits = retrieve(store, embedder, question, top_k or settings.top_k)
-        done = time.perf_counter()
-    finally:
-        store.close()
-    return SearchResult(
-        question=question,
-        collection=settings.collection,
-        embedder=embedder.name,
-        hits=hits,
-        timings={"embedder_load_s": loaded - started, "retrieve_s": done - loaded},
+    return store, Embedder(
+        manifest["embedder"]["name"], settings.batch_size, *collection_prompts(manifest, settings)
     )
+
+
+def _retrieval(settings: Settings, source_glob: str | None, explain: bool) -> Retrieval:
+    return Retrieval(
+        mode=settings.mode or DEFAULT_MODE,
+        source_glob=source_glob,
+        max_per_doc=settings.max_per_doc,
+        explain=explain,
+        reranker=Reranker(settings.rerank) if settings.rerank else None,
+    )
+
+
+class Searcher:
+    """An open collection with its embedder (and reranker) loaded once for many questions."""
+
+    def __init__(
+        self, settings: Settings, source_glob: str | None = None, explain: bool = False
+    ) -> None:
+        self.settings = settings
+        self.store, self.embedder = _open_for_reading(settings)
+        self.how = _retrieval(settings, source_glob, explain)
+        started = time.perf_counter()
+        try:
+            self.embedder.model  # noqa: B018 - load outside the retrieval timing
+            if self.how.reranker is not None:
+                self.how.reranker.model  # noqa: B018
+        except BaseException:
+            self.store.close()
+            raise
+        self.load_seconds = time.perf_counter() - started
+
+    def search(self, question: str, top_k: int | None = None) -> SearchResult:
+        started = time.perf_counter()
+        hits = retrieve(self.store, self.embedder, question, top_k or self.settings.top_k, self.how)
+        return SearchResult(
+            question=question,
+            collection=self.settings.collection,
+            embedder=self.embedder.name,
+            hits=hits,
+            mode=self.how.mode,
+            timings={
+                "embedder_load_s": self.load_seconds,
+                "retrieve_s": time.perf_counter() - started,
+            },
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def search(
+    settings: Settings,
+    question: str,
+    top_k: int | None = None,
+    source_glob: str | None = None,
+    explain: bool = False,
+) -> SearchResult:
+    """The collection's passages that best match the question."""
+    with Searcher(settings, source_glob, explain) as searcher:
+        return searcher.search(question, top_k)
+
+
+def search_batch(
+    settings: Settings,
+    questions: Iterable[tuple[str, str]],
+    top_k: int | None = None,
+    source_glob: str | None = None,
+    explain: bool = False,
+) -> Iterator[tuple[str, SearchResult]]:
+    """Answer many (id, question) pairs with one model load, yielding results as they come."""
+    with Searcher(settings, source_glob, explain) as searcher:
+        for qid, question in questions:
+            yield qid, searcher.search(question, top_k)
 
 
 def ask(
@@ -354,10 +463,11 @@ def ask(
     top_k: int | None = None,
     events: Events | None = None,
     on_token: Callable[[str], None] | None = None,
+    source_glob: str | None = None,
 ) -> Answer:
     """Retrieve passages, generate a cited answer from them, and resolve its citations."""
     events = events or Events()
-    found = search(settings, question, top_k)
+    found = search(settings, question, top_k, source_glob)
     generator = Generator(settings.llm, settings.model_cache_dir, events.status)
     generator.load()
     budget = generator.context_window - settings.max_tokens
@@ -400,4 +510,122 @@ def ask(
             "generate_s": generate_s,
             "decode_tokens_per_s": (tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else 0.0,
         },
+    )
+
+
+# -- evaluate ----------------------------------------------------------------------------------
+
+EVAL_POOL = 300  # chunks fetched per query, enough for 100 distinct documents
+
+
+@dataclass
+class EvalReport:
+    """Retrieval quality of one mode on one set of judged queries."""
+
+    collection: str
+    mode: str
+    queries: int
+    metrics: dict[str, float]
+    seconds: float
+    dataset: str | None = None
+    run_file: str | None = None
+    ingest: IngestReport | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "collection": self.collection,
+            "mode": self.mode,
+            "queries": self.queries,
+            "metrics": {name: round(value, 4) for name, value in self.metrics.items()},
+            "run_file": self.run_file,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _dataset_collection(settings: Settings, dataset: Dataset) -> str:
+    """A collection name bound to the corpus content and the settings that shape the index."""
+    digest = hashlib.sha256()
+    with open(dataset.corpus, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    digest.update(
+        f"{embedder_name(settings.embed_model)}:{settings.chunk_size}:{settings.chunk_overlap}".encode()
+    )
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset.root.resolve().name).strip("-.") or "dataset"
+    return f"eval-{slug[:40]}-{digest.hexdigest()[:10]}"
+
+
+def _judged_id(doc_id: str, judged_ids: set[str]) -> str:
+    """Match a collection's document id to the ids the qrels use (path, name or stem)."""
+    if doc_id in judged_ids:
+        return doc_id
+    path = PurePosixPath(doc_id)
+    for candidate in (path.name, path.stem):
+        if candidate in judged_ids:
+            return candidate
+    return path.stem
+
+
+def evaluate(
+    settings: Settings,
+    dataset_dir: Path | None = None,
+    queries_file: Path | None = None,
+    qrels_file: Path | None = None,
+    save_run: Path | None = None,
+    events: Events | None = None,
+) -> EvalReport:
+    """Score retrieval on judged queries: a BEIR folder, or a collection plus queries and qrels."""
+    events = events or Events()
+    started = time.perf_counter()
+    ingest_report = None
+    if dataset_dir is not None:
+        dataset = load_dataset(dataset_dir)
+        settings = dataclasses.replace(settings, collection=_dataset_collection(settings, dataset))
+        events.status(f"indexing {dataset.corpus} into collection '{settings.collection}'")
+        ingest_report = ingest(settings, [str(dataset.corpus)], events)
+        queries, qrels = dataset.queries, dataset.qrels
+    else:
+        if queries_file is None or qrels_file is None:
+            raise UsageError(
+                "eval needs DATASET_DIR, or --queries and --qrels for an existing collection"
+            )
+        queries, qrels = read_queries(queries_file), read_qrels(qrels_file)
+    judged = {qid: q for qid, q in queries.items() if qid in qrels}
+    if not judged:
+        raise UsageError("no query has relevance judgments", "check that the query ids match")
+    judged_ids = {doc for docs in qrels.values() for doc in docs}
+    run: Run = {}
+    with Searcher(settings) as searcher:
+        events.start(len(judged), f"evaluating {searcher.how.mode}")
+        try:
+            for qid, question in judged.items():
+                ranked = candidates(
+                    searcher.store,
+                    searcher.embedder,
+                    question,
+                    searcher.how.mode,
+                    EVAL_POOL,
+                    fusion=searcher.how.fusion,
+                )
+                hits = searcher.store.hits([(c.chunk_id, c.score) for c in ranked])
+                run[qid] = documents_from_chunks(
+                    ((_judged_id(h.doc_id, judged_ids), h.score) for h in hits), 100
+                )
+                events.advance()
+        finally:
+            events.finish()
+        mode = searcher.how.mode
+    if save_run is not None:
+        write_trec_run(run, save_run, f"ragcli-{mode}")
+    scores = score_run(run, qrels)
+    return EvalReport(
+        collection=settings.collection,
+        mode=mode,
+        queries=len(judged),
+        metrics=scores.means,
+        seconds=time.perf_counter() - started,
+        dataset=str(dataset_dir) if dataset_dir else None,
+        run_file=str(save_run) if save_run else None,
+        ingest=ingest_report,
     )

@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,
+    file TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
     source TEXT NOT NULL,
     format TEXT NOT NULL,
     title TEXT,
@@ -49,6 +51,7 @@ CREATE TABLE IF NOT EXISTS documents (
     chunks INTEGER NOT NULL,
     ingested_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS documents_by_file ON documents(file);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
@@ -62,14 +65,27 @@ CREATE TABLE IF NOT EXISTS chunks (
     heading TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
+-- The lexical index: BM25 over the chunk texts (Porter stemming), kept in step by triggers so
+-- it commits in the same transaction as the metadata.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
 """
 
 
 @dataclass
 class StoredDocument:
-    """What the collection remembers of an ingested file."""
+    """What the collection remembers of an ingested document."""
 
-    path: str
+    path: str  # the document's key: its file, or "file#id" for a record of a .jsonl corpus
+    file: str
+    doc_id: str
     source: str
     sha256: str
     size: int
@@ -77,15 +93,24 @@ class StoredDocument:
     chunks: int
 
 
+_DOCUMENT_COLUMNS = "path, file, doc_id, source, sha256, size, mtime, chunks"
+
+
 class Store(Protocol):
     """What the pipeline needs of a collection backend."""
 
     manifest: dict[str, Any]
 
-    def document(self, path: str) -> StoredDocument | None: ...
+    def documents_of_file(self, file: str) -> list[StoredDocument]: ...
     def add(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None: ...
-    def delete(self, path: str) -> int: ...
-    def search(self, vector: np.ndarray, k: int) -> list[Hit]: ...
+    def delete_file(self, file: str) -> int: ...
+    def dense(
+        self, vector: np.ndarray, k: int, source_glob: str | None = None
+    ) -> list[tuple[int, float]]: ...
+    def lexical(
+        self, terms: Sequence[str], k: int, source_glob: str | None = None
+    ) -> list[tuple[int, float]]: ...
+    def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]: ...
     def save(self) -> None: ...
     def rollback(self) -> None: ...
     def close(self) -> None: ...
@@ -269,16 +294,15 @@ class FaissStore:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def document(self, path: str) -> StoredDocument | None:
-        row = self.db.execute(
-            "SELECT path, source, sha256, size, mtime, chunks FROM documents WHERE path = ?",
-            (path,),
-        ).fetchone()
-        return StoredDocument(**dict(row)) if row else None
+    def documents_of_file(self, file: str) -> list[StoredDocument]:
+        rows = self.db.execute(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE file = ? ORDER BY id", (file,)
+        ).fetchall()
+        return [StoredDocument(**dict(r)) for r in rows]
 
     def documents(self) -> list[StoredDocument]:
         rows = self.db.execute(
-            "SELECT path, source, sha256, size, mtime, chunks FROM documents ORDER BY source"
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY source"
         ).fetchall()
         return [StoredDocument(**dict(r)) for r in rows]
 
@@ -286,30 +310,75 @@ class FaissStore:
     def chunk_count(self) -> int:
         return int(self.index.ntotal)
 
-    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
-        """The ``k`` chunks whose vectors have the highest inner product with ``vector``."""
+    def _ids_matching(self, source_glob: str) -> list[int]:
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
+                "WHERE d.source GLOB ?",
+                (source_glob,),
+            )
+        ]
+
+    def dense(
+        self, vector: np.ndarray, k: int, source_glob: str | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, cosine) of the ``k`` nearest vectors, best first."""
+        import faiss
         import numpy as np
 
-        if self.index.ntotal == 0:
+        if self.index.ntotal == 0 or k < 1:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        scores, ids = self.index.search(query, min(k, self.index.ntotal))
-        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-        if not found:
+        params = None
+        if source_glob is not None:
+            allowed = self._ids_matching(source_glob)
+            if not allowed:
+                return []
+            selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            params = faiss.SearchParameters()
+            params.sel = selector
+        scores, ids = self.index.search(query, min(k, self.index.ntotal), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def lexical(
+        self, terms: Sequence[str], k: int, source_glob: str | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) of the ``k`` best chunks for any of the terms, best first."""
+        words = [w for w in (t.replace('"', "") for t in terms) if w]
+        if not words or k < 1:
             return []
-        marks = ",".join("?" * len(found))
-        rows = {
-            r["id"]: r
+        match = " OR ".join(f'"{w}"' for w in words)
+        sql = "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        args: list[Any] = [match]
+        if source_glob is not None:
+            sql += (
+                " AND rowid IN (SELECT c.id FROM chunks c JOIN documents d "
+                "ON d.id = c.document_id WHERE d.source GLOB ?)"
+            )
+            args.append(source_glob)
+        sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
+        args.append(k)
+        # SQLite's bm25() is lower-is-better; flip it so every score is higher-is-better.
+        return [(int(r[0]), -float(r[1])) for r in self.db.execute(sql, args)]
+
+    def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
+        """Hits for (chunk id, score) pairs, in the given order."""
+        found: dict[int, sqlite3.Row] = {}
+        ids = [i for i, _ in scored]
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
             for r in self.db.execute(
                 "SELECT c.id, c.key, c.text, c.page, c.line_start, c.line_end, c.heading, "
-                f"d.source FROM chunks c JOIN documents d ON d.id = c.document_id "
+                f"d.source, d.doc_id FROM chunks c JOIN documents d ON d.id = c.document_id "
                 f"WHERE c.id IN ({marks})",
-                [i for i, _ in found],
-            )
-        }
+                batch,
+            ):
+                found[r["id"]] = r
         hits: list[Hit] = []
-        for chunk_id, score in found:
-            r = rows.get(chunk_id)
+        for chunk_id, score in scored:
+            r = found.get(chunk_id)
             if r is None:
                 continue
             hits.append(
@@ -323,9 +392,15 @@ class FaissStore:
                     line_start=r["line_start"],
                     line_end=r["line_end"],
                     heading=r["heading"],
+                    doc_id=r["doc_id"],
+                    chunk_id=chunk_id,
                 )
             )
         return hits
+
+    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
+        """The ``k`` chunks whose vectors have the highest inner product with ``vector``."""
+        return self.hits(self.dense(vector, k))
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -344,10 +419,12 @@ class FaissStore:
             raise ValueError("one vector per chunk")
         self._begin()
         cursor = self.db.execute(
-            "INSERT INTO documents (path, source, format, title, sha256, size, mtime, chunks, "
-            "ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents (path, file, doc_id, source, format, title, sha256, size, "
+            "mtime, chunks, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                document.key,
                 str(document.path),
+                document.doc_id,
                 document.source,
                 document.format,
                 document.title,
@@ -382,24 +459,28 @@ class FaissStore:
                 np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
             )
 
-    def touch(self, path: str, mtime: float) -> None:
-        """Remember a new mtime for a document whose content did not change."""
+    def touch_file(self, file: str, mtime: float) -> None:
+        """Remember a new mtime for a file whose content did not change."""
         self._begin()
-        self.db.execute("UPDATE documents SET mtime = ? WHERE path = ?", (mtime, path))
+        self.db.execute("UPDATE documents SET mtime = ? WHERE file = ?", (mtime, file))
 
-    def delete(self, path: str) -> int:
-        """Remove a document and its chunks; returns how many chunks went."""
+    def delete_file(self, file: str) -> int:
+        """Remove every document of a file with its chunks; returns how many chunks went."""
         import numpy as np
 
         self._begin()
-        row = self.db.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
-        if row is None:
-            return 0
-        ids = [r[0] for r in self.db.execute("SELECT id FROM chunks WHERE document_id = ?", row)]
+        ids = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
+                "WHERE d.file = ?",
+                (file,),
+            )
+        ]
         if ids:
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
-        self.db.execute("DELETE FROM chunks WHERE document_id = ?", row)
-        self.db.execute("DELETE FROM documents WHERE id = ?", row)
+        # Chunks go with their documents (ON DELETE CASCADE), the lexical index by trigger.
+        self.db.execute("DELETE FROM documents WHERE file = ?", (file,))
         return len(ids)
 
     def save(self) -> None:

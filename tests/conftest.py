@@ -40,19 +40,38 @@ class FakeEmbedder:
     dimension = 64
     max_tokens = 60
 
-    def __init__(self, spec: str | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        spec: str | None = None,
+        batch_size: int = 32,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+    ) -> None:
         self.name = embedder_name(spec) if spec else "fake-embedder"
         self.model = self
+        self.query_prompt = query_prompt or ""
+        self.document_prompt = document_prompt or ""
+
+    def prompt_record(self) -> dict[str, str]:
+        return {"query_prompt": self.query_prompt, "document_prompt": self.document_prompt}
+
+    def embed_queries(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
+        return self.embed([self.query_prompt + t for t in texts], normalize)
+
+    def embed_documents(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
+        return self.embed([self.document_prompt + t for t in texts], normalize)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(_WORD.findall(t)) + t.count(".") for t in texts]
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in _WORD.findall(text.lower()):
                 bucket = int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimension
                 vectors[row, bucket] += 1.0
+        if not normalize:
+            return vectors
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms == 0, 1, norms)
 

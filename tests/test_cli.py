@@ -157,10 +157,10 @@ def test_ctrl_c_during_ingest_exits_130_and_says_what_was_kept(corpus: Path, mon
 
     run("ingest", str(corpus / "alpha.txt"))
 
-    def interrupt(path: Path, source: str):
+    def interrupt(path: Path, source: str, doc_id: str):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "load_document", interrupt)
+    monkeypatch.setattr(pipeline, "load_documents", interrupt)
     result = run("ingest", str(corpus))
     assert result.exit_code == 130
     assert "interrupted" in result.stderr and "keeps the 1 document(s)" in result.stderr

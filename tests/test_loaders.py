@@ -5,13 +5,14 @@ from pathlib import Path
 import pytest
 
 from ragcli.errors import LoaderError
-from ragcli.loaders import decode_text, load_document, parse_html, parse_markdown, parse_rst
+from ragcli.loaders import decode_text, load_documents, parse_html, parse_markdown, parse_rst
 
 from .conftest import SAMPLE_CORPUS
 
 
 def _load(path: Path):
-    return load_document(path, path.name)
+    (document,) = load_documents(path, path.name)
+    return document
 
 
 def test_text_paragraphs_keep_line_ranges(tmp_path: Path) -> None:

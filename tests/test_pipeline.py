@@ -111,20 +111,20 @@ def test_interrupted_ingest_keeps_committed_state(
 ) -> None:
     settings = load_settings()
     pipeline.ingest(settings, [str(corpus / "alpha.txt")])
-    real_load = pipeline.load_document
+    real_load = pipeline.load_documents
 
-    def load_then_interrupt(path: Path, source: str):
+    def load_then_interrupt(path: Path, source: str, doc_id: str):
         if path.name == "gamma.rst":
             raise KeyboardInterrupt
-        return real_load(path, source)
+        return real_load(path, source, doc_id)
 
-    monkeypatch.setattr(pipeline, "load_document", load_then_interrupt)
+    monkeypatch.setattr(pipeline, "load_documents", load_then_interrupt)
     with pytest.raises(pipeline.IngestInterrupted) as info:
         pipeline.ingest(settings, [str(corpus)])
     assert info.value.exit_code == 130
     with FaissStore.open(settings.collection_dir) as store:
         assert [Path(d.path).name for d in store.documents()] == ["alpha.txt"]
-    monkeypatch.setattr(pipeline, "load_document", real_load)
+    monkeypatch.setattr(pipeline, "load_documents", real_load)
     report = pipeline.ingest(settings, [str(corpus)])
     assert len(report.added) == 2 and len(report.unchanged) == 1
 

@@ -45,7 +45,7 @@ def test_round_trip_add_save_reopen_search(tmp_path: Path) -> None:
         store.save()
     with FaissStore.open(directory) as store:
         assert store.chunk_count == 3
-        assert store.document("/docs/a.txt").chunks == 3
+        assert store.documents_of_file("/docs/a.txt")[0].chunks == 3
         hits = store.search(vectors[1], 2)
         assert hits[0].text == "a text 1" and hits[0].rank == 1
         assert hits[0].score == pytest.approx(1.0, abs=1e-5)
@@ -60,7 +60,7 @@ def test_unsaved_changes_are_not_visible_and_vanish_on_close(tmp_path: Path) -> 
         store.save()
         store.add(_doc("b.txt"), _chunks(2, "b"), _vectors(2, 2))
         with FaissStore.open(directory) as reader:  # a reader during the ingest
-            assert reader.chunk_count == 2 and reader.document("/docs/b.txt") is None
+            assert reader.chunk_count == 2 and not reader.documents_of_file("/docs/b.txt")
     # closed without save: as if the process died before its commit
     with FaissStore.open(directory) as store:
         assert store.chunk_count == 2
@@ -88,12 +88,12 @@ def test_delete_and_rollback(tmp_path: Path) -> None:
         store.add(_doc("a.txt"), _chunks(2, "a"), _vectors(2, 1))
         store.add(_doc("b.txt"), _chunks(3, "b"), _vectors(3, 2))
         store.save()
-        assert store.delete("/docs/a.txt") == 2
+        assert store.delete_file("/docs/a.txt") == 2
         assert store.chunk_count == 3
         store.rollback()
         assert store.chunk_count == 5
-        assert store.delete("/docs/a.txt") == 2
-        assert store.delete("/docs/missing.txt") == 0
+        assert store.delete_file("/docs/a.txt") == 2
+        assert store.delete_file("/docs/missing.txt") == 0
         store.save()
     with FaissStore.open(directory) as store:
         assert store.chunk_count == 3
@@ -144,7 +144,7 @@ def test_reader_keeps_one_snapshot_while_a_writer_commits(tmp_path: Path) -> Non
         store.save()
     reader = FaissStore.open(directory)
     with FaissStore.open(directory, writable=True) as writer:
-        writer.delete("/docs/a.txt")
+        writer.delete_file("/docs/a.txt")
         writer.add(_doc("b.txt"), _chunks(3, "b"), _vectors(3, 2))
         writer.save()
     # The reader still answers from generation 1, whose vectors file is now gone from disk.

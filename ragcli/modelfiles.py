@@ -92,8 +92,9 @@ def safetensors_weights(files: Iterable[Path]) -> tuple[int, int]:
             if name == "__metadata__":
                 continue
             count = prod(tensor["shape"])
-            parameters += count
             size += count * _SAFETENSORS_BYTES.get(tensor["dtype"], 4)
+            if tensor["dtype"].startswith(("F", "BF")):  # integer tensors are buffers, not weights
+                parameters += count
     return parameters, size
 
 

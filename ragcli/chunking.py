@@ -179,7 +179,7 @@ def _join(units: list[_Unit]) -> str:
     parts: list[str] = []
     for i, unit in enumerate(units):
         if i:
-            parts.append("\n\n" if unit.starts_paragraph else " ")
+            parts.append("\n\n" if unit.starts_paragraph or units[i - 1].is_heading else " ")
         parts.append(unit.text)
     return "".join(parts)
 

@@ -39,7 +39,7 @@ from ragcli.generation import Generator
 from ragcli.loaders import is_supported, load_documents
 from ragcli.models import Answer, Chunk, Document, IngestReport, SearchResult, SkippedFile
 from ragcli.prompting import build_messages, find_citations
-from ragcli.retrieval import DEFAULT_MODE, Reranker, Retrieval, candidates, retrieve
+from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, candidates, retrieve
 from ragcli.store import FaissStore, StoredDocument, make_manifest, read_manifest
 
 DEFAULT_CHUNK_SIZE = 200
@@ -392,11 +392,17 @@ class Searcher:
     """An open collection with its embedder (and reranker) loaded once for many questions."""
 
     def __init__(
-        self, settings: Settings, source_glob: str | None = None, explain: bool = False
+        self,
+        settings: Settings,
+        source_glob: str | None = None,
+        explain: bool = False,
+        fusion: Fusion | None = None,
     ) -> None:
         self.settings = settings
         self.store, self.embedder = _open_for_reading(settings)
         self.how = _retrieval(settings, source_glob, explain)
+        if fusion is not None:
+            self.how.fusion = fusion
         started = time.perf_counter()
         try:
             self.embedder.model  # noqa: B018 - load outside the retrieval timing
@@ -574,6 +580,7 @@ def evaluate(
     qrels_file: Path | None = None,
     save_run: Path | None = None,
     events: Events | None = None,
+    fusion: Fusion | None = None,
 ) -> EvalReport:
     """Score retrieval on judged queries: a BEIR folder, or a collection plus queries and qrels."""
     events = events or Events()
@@ -596,7 +603,7 @@ def evaluate(
         raise UsageError("no query has relevance judgments", "check that the query ids match")
     judged_ids = {doc for docs in qrels.values() for doc in docs}
     run: Run = {}
-    with Searcher(settings) as searcher:
+    with Searcher(settings, fusion=fusion) as searcher:
         events.start(len(judged), f"evaluating {searcher.how.mode}")
         try:
             for qid, question in judged.items():

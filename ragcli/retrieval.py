@@ -16,12 +16,17 @@ from ragcli.store import Store
 
 MODES = RETRIEVAL_MODES
 DEFAULT_MODE = "hybrid"
-# Reciprocal rank fusion: score = w / (RRF_K + rank) summed over the two rankings. The constant
-# and the dense weight were chosen on Cranfield by two-fold cross-validation (README, "Retrieval
-# quality"); the dense ranking weighs a little more than BM25's.
+# Hybrid = reciprocal rank fusion (score = w / (RRF_K + rank), summed over the BM25 and dense
+# rankings) with one round of dense pseudo-relevance feedback: the query vector moves towards
+# the mean of the FEEDBACK_DEPTH best fused chunks (Rocchio, weight FEEDBACK_WEIGHT) and the
+# dense ranking is redone. Measured on Cranfield (README, "Retrieval quality"): a grid over the
+# RRF constant and weights was flat, so they stay at the usual 60 and 1:1; feedback added about
+# +0.01 nDCG@10, also on held-out query halves.
 RRF_K = 60
 DENSE_WEIGHT = 1.0
 LEXICAL_WEIGHT = 1.0
+FEEDBACK_WEIGHT = 1.0
+FEEDBACK_DEPTH = 3
 NEAR_DUPLICATE = 0.9  # word-set Jaccard above which a passage repeats a better-ranked one
 
 # Common English function words: they match nearly every chunk and only add noise to BM25.
@@ -78,11 +83,13 @@ def _round(value: float | None) -> float | None:
 
 @dataclass
 class Fusion:
-    """Weighted reciprocal rank fusion parameters."""
+    """Hybrid parameters: weighted reciprocal rank fusion and dense feedback."""
 
     k: int = RRF_K
     dense_weight: float = DENSE_WEIGHT
     lexical_weight: float = LEXICAL_WEIGHT
+    feedback_weight: float = FEEDBACK_WEIGHT  # 0 turns pseudo-relevance feedback off
+    feedback_depth: int = FEEDBACK_DEPTH
 
 
 def fuse(
@@ -116,10 +123,13 @@ def candidates(
     """Ranked chunk candidates for a question in one retrieval mode."""
     if mode not in MODES:
         raise UsageError(f"unknown retrieval mode {mode!r}", f"use one of: {', '.join(MODES)}")
+    fusion = fusion or Fusion()
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []
+    vector = None
     if mode in ("dense", "hybrid"):
-        dense = store.dense(embedder.embed_queries([question])[0], pool, source_glob)
+        vector = embedder.embed_queries([question])[0]
+        dense = store.dense(vector, pool, source_glob)
     if mode in ("lexical", "hybrid"):
         lexical = store.lexical(query_terms(question), pool, source_glob)
     if mode == "dense":
@@ -128,7 +138,13 @@ def candidates(
         return [
             Candidate(i, s, lexical_rank=r, lexical_score=s) for r, (i, s) in enumerate(lexical, 1)
         ]
-    return fuse(dense, lexical, fusion)
+    fused = fuse(dense, lexical, fusion)
+    if vector is None or fusion.feedback_weight <= 0 or not fused:
+        return fused
+    feedback = store.vectors([c.chunk_id for c in fused[: fusion.feedback_depth]])
+    moved = vector + fusion.feedback_weight * feedback.mean(axis=0)
+    moved = moved / max(float((moved**2).sum()) ** 0.5, 1e-12)
+    return fuse(store.dense(moved, pool, source_glob), lexical, fusion)
 
 
 class Reranker:

@@ -110,6 +110,7 @@ class Store(Protocol):
     def lexical(
         self, terms: Sequence[str], k: int, source_glob: str | None = None
     ) -> list[tuple[int, float]]: ...
+    def vectors(self, ids: Sequence[int]) -> np.ndarray: ...
     def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]: ...
     def save(self) -> None: ...
     def rollback(self) -> None: ...
@@ -361,6 +362,12 @@ class FaissStore:
         args.append(k)
         # SQLite's bm25() is lower-is-better; flip it so every score is higher-is-better.
         return [(int(r[0]), -float(r[1])) for r in self.db.execute(sql, args)]
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of some chunks, one row each."""
+        import numpy as np
+
+        return np.stack([self.index.reconstruct(int(i)) for i in ids])
 
     def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
         """Hits for (chunk id, score) pairs, in the given order."""

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 Role = Literal["query", "document"]
-ROLES: tuple[Role, ...] = ("document", "query")
 
 
 def choose_embedder(settings: Settings) -> Embedder:
@@ -34,7 +33,9 @@ def choose_embedder(settings: Settings) -> Embedder:
     )
 
 
-def encode(embedder: Embedder, texts: Sequence[str], role: Role, normalize: bool = True) -> Any:
+def encode(
+    embedder: Embedder, texts: Sequence[str], role: Role, normalize: bool = True
+) -> np.ndarray:
     """Vectors of ``texts`` encoded as queries or as documents (each with its prompt)."""
     if role == "query":
         return embedder.embed_queries(texts, normalize)

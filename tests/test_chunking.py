@@ -119,3 +119,17 @@ def test_paragraph_break_preferred_over_mid_paragraph_cut() -> None:
     # Each paragraph is 24 tokens; both fit 48 but not 40: the cut falls between them.
     chunks = split_document(_doc(blocks), count, chunk_size=40, overlap=10)
     assert [c.line_start for c in chunks] == [1, 3]
+
+
+def test_continuation_chunks_carry_their_heading_path() -> None:
+    body = " ".join(f"Fact number {i} is here." for i in range(30))
+    blocks = [
+        Block("Guide", line_start=1, line_end=1, heading="Guide", is_heading=True),
+        Block(body, line_start=3, line_end=3, heading="Guide"),
+    ]
+    chunks = split_document(_doc(blocks), count, chunk_size=40, overlap=0)
+    assert len(chunks) > 2
+    assert chunks[0].text.startswith("Guide\n\nFact number 0")
+    for chunk in chunks[1:]:
+        assert chunk.text.startswith("Guide\n\n") and chunk.heading == "Guide"
+        assert chunk.n_tokens <= 40

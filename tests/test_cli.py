@@ -177,3 +177,60 @@ def test_closed_pipe_ends_quietly_with_exit_0(monkeypatch) -> None:
     with pytest.raises(typer.Exit) as info, cli._boundary(debug=False):
         raise BrokenPipeError
     assert info.value.exit_code == 0 and silenced
+
+
+@pytest.mark.usefixtures("fake_models")
+def test_search_batch_explain_and_mode(corpus: Path) -> None:
+    run("ingest", str(corpus))
+    batch = '{"id": "x1", "question": "whale oil lamp"}\nwho founded the kettle works\n'
+    result = run("search", "--batch", "-", "-k", "2", "--explain", input=batch)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in records] == ["x1", "2"]
+    assert records[0]["mode"] == "hybrid" and len(records[0]["hits"]) == 2
+    assert {"dense_rank", "lexical_rank", "fused_score"} <= set(records[0]["hits"][0]["explain"])
+    plain = run("search", "whale oil", "--mode", "lexical", "--explain")
+    assert "lexical #1" in plain.stdout.splitlines()[0]
+    assert run("search", "x", "--mode", "fuzzy").exit_code == 2
+    assert run("search", "x", "--batch", "-", input="y\n").exit_code == 2
+
+
+@pytest.mark.usefixtures("fake_models")
+def test_eval_on_a_beir_folder(tmp_path: Path) -> None:
+    root = tmp_path / "tiny"
+    (root / "qrels").mkdir(parents=True)
+    docs = {
+        "d1": ("Wing flutter", "Flutter of swept wings at transonic speed."),
+        "d2": ("Heat transfer", "Heat transfer in a laminar boundary layer."),
+        "d3": ("Shock waves", "Oblique shock waves on a wedge."),
+    }
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "title": t, "text": x}) + "\n" for k, (t, x) in docs.items())
+    )
+    (root / "queries.jsonl").write_text(
+        '{"_id": "1", "text": "laminar heat transfer"}\n{"_id": "2", "text": "wing flutter"}\n'
+    )
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\td2\t2\n2\td1\t1\n")
+    run_file = tmp_path / "run.trec"
+    result = run("eval", str(root), "--json", "--save-run", str(run_file))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["queries"] == 2 and data["mode"] == "hybrid"
+    assert data["metrics"]["ndcg@10"] == 1.0 and data["metrics"]["mrr@10"] == 1.0
+    assert run_file.read_text().splitlines()[0].startswith("1 Q0 d2 1 ")
+    again = run("eval", str(root), "--mode", "dense", "-q")
+    assert again.exit_code == 0
+    assert again.stdout.splitlines()[0] == "metric\tvalue"
+    assert "ndcg@10\t1.0000" in again.stdout
+    # The existing-collection form: document ids from file stems.
+    files = tmp_path / "files"
+    files.mkdir()
+    for key, (title, text) in docs.items():
+        (files / f"{key}.txt").write_text(f"{title}\n\n{text}\n")
+    run("ingest", str(files), "-c", "mine")
+    by_collection = run(
+        "eval", "-c", "mine", "--queries", str(root / "queries.jsonl"),
+        "--qrels", str(root / "qrels" / "test.tsv"), "--json",
+    )  # fmt: skip
+    assert json.loads(by_collection.stdout)["metrics"]["recall@10"] == 1.0
+    assert run("eval").exit_code == 2

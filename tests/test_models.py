@@ -126,3 +126,55 @@ def test_missing_models_are_model_errors(tmp_path: Path) -> None:
         Generator("nobody/no-such-llm", tmp_path).load()
     with pytest.raises(ModelError, match="GGUF file not found"):
         Generator(str(tmp_path / "absent.gguf"), tmp_path).load()
+
+
+@pytest.fixture(scope="module")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT with one output: the shape of an MS MARCO cross-encoder."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-cross-encoder")
+    tokenizer = BertTokenizerFast(vocab_file=str(bundled_embedder_path() / "vocab.txt"))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=1,
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_rerank_orders_by_the_cross_encoder(
+    tiny_cross_encoder: Path, corpus: Path, monkeypatch
+) -> None:
+    from ragcli.retrieval import Reranker
+
+    from .conftest import FakeEmbedder
+
+    monkeypatch.setattr(pipeline, "Embedder", FakeEmbedder)
+    pipeline.ingest(load_settings(), [str(corpus)])
+    question = "lighthouse lamp oil keeper"
+    result = pipeline.search(
+        load_settings(rerank=str(tiny_cross_encoder)), question, top_k=4, explain=True
+    )
+    assert len(result.hits) >= 2
+    every = pipeline.search(load_settings(), question, top_k=50).hits  # the whole corpus
+    expected = Reranker(str(tiny_cross_encoder)).scores(question, [h.text for h in every])
+    best = sorted(expected, reverse=True)[: len(result.hits)]
+    assert [h.score for h in result.hits] == pytest.approx(best, abs=1e-5)
+    assert all(h.explain and "rerank_score" in h.explain for h in result.hits)
+    assert [h.rank for h in result.hits] == list(range(1, len(result.hits) + 1))
+
+
+def test_missing_reranker_is_a_model_error() -> None:
+    from ragcli.retrieval import Reranker
+
+    with pytest.raises(ModelError, match="cannot load reranker"):
+        Reranker("nobody/no-such-reranker").scores("q", ["p"])

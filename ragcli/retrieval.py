@@ -199,9 +199,9 @@ def retrieve(
     pool = max(50, 5 * k)
     ranked = candidates(store, embedder, question, how.mode, pool, how.source_glob, how.fusion)
     by_id = {c.chunk_id: c for c in ranked}
-    hits = _distinct(store.hits([(c.chunk_id, c.score) for c in ranked]), how.max_per_doc)
+    wanted = max(3 * k, 20) if how.reranker is not None else k
+    hits = _distinct(store.hits([(c.chunk_id, c.score) for c in ranked]), how.max_per_doc, wanted)
     if how.reranker is not None:
-        hits = hits[: max(3 * k, 20)]
         for hit, score in zip(hits, how.reranker.scores(question, [h.text for h in hits])):
             by_id[hit.chunk_id].rerank_score = score
             hit.score = score
@@ -218,12 +218,14 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(_WORD.findall(text.lower()))
 
 
-def _distinct(hits: list[Hit], max_per_doc: int | None) -> list[Hit]:
-    """Drop passages that repeat a better-ranked one, and cap passages per document."""
+def _distinct(hits: list[Hit], max_per_doc: int | None, limit: int | None = None) -> list[Hit]:
+    """The first ``limit`` hits that repeat no better-ranked one, at most N per document."""
     kept: list[Hit] = []
     kept_words: list[frozenset[str]] = []
     per_doc: dict[str, int] = {}
     for hit in hits:
+        if limit is not None and len(kept) >= limit:
+            break
         if max_per_doc is not None and per_doc.get(hit.source, 0) >= max_per_doc:
             continue
         words = _words(hit.text)

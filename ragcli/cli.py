@@ -13,7 +13,13 @@ from typing import Annotated, Any
 import typer
 
 from ragcli import __version__
-from ragcli.errors import EXIT_ERROR, EXIT_INTERRUPTED, RagcliError, UsageError
+from ragcli.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_ANSWERED,
+    RagcliError,
+    UsageError,
+)
 
 app = typer.Typer(
     name="ragcli",
@@ -151,6 +157,8 @@ def _boundary(debug: bool) -> Iterator[None]:
             traceback.print_exc()
         console.error(e.message, e.hint)
         raise typer.Exit(e.exit_code) from None
+    except (typer.Exit, typer.Abort):
+        raise
     except KeyboardInterrupt:
         console.error("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -324,11 +332,53 @@ def ask(
         bool,
         typer.Option("--show-passages", help="Print the text of each source after the answer."),
     ] = False,
+    no_abstain: Annotated[
+        bool,
+        typer.Option(
+            "--no-abstain", help="Generate even when retrieval finds nothing close enough."
+        ),
+    ] = False,
+    min_score: Annotated[
+        float | None,
+        typer.Option(
+            "--min-score",
+            help="Abstain when no passage is this similar (cosine) to the question "
+            "[env: RAGCLI_MIN_SCORE; default: 0.3].",
+        ),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            "--temperature", min=0.0, help="Sampling temperature; 0 is greedy [default: 0]."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed for sampling (temperature > 0).")
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch",
+            help="Answer every question in FILE ('-': stdin), one per line or JSON Lines with "
+            "id and question; loads the models once and prints JSON Lines.",
+        ),
+    ] = None,
+    stream_json: Annotated[
+        bool,
+        typer.Option(
+            "--stream-json",
+            help="Print JSON Lines events as the answer is made: token, citation, done.",
+        ),
+    ] = False,
     json_: Json = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Answer QUESTION from the collection with the local LLM, citing the passages used."""
+    """Answer QUESTION from the collection with the local LLM, citing the passages used.
+
+    Exits 7 when it does not answer: retrieval found nothing close enough, the model said it
+    does not know, or no sentence of the answer is supported by the passages it cites.
+    """
     from ragcli import console, pipeline
 
     with _boundary(debug):
@@ -343,17 +393,35 @@ def ask(
             mode=mode,
             max_per_doc=max_per_doc,
             rerank=rerank,
+            min_score=min_score,
+            temperature=temperature,
+            seed=seed,
         )
-        text = _read_question(question)
         events = console.ConsoleEvents(quiet)
-        stream = None if json_ else console.write
-        answer = pipeline.ask(settings, text, events=events, on_token=stream, source_glob=path)
-        if json_:
-            console.print_json(answer.to_dict())
+        if batch is not None:
+            if question is not None:
+                raise UsageError("give either QUESTION or --batch, not both")
+            answers = pipeline.ask_batch(
+                settings, _batch_questions(batch), events=events, source_glob=path,
+                abstain=not no_abstain,
+            )  # fmt: skip
+            for qid, answer in answers:
+                console.print_json({"id": qid, **answer.to_dict()}, lines=True)
             return
-        console.write("\n")
-        if not quiet or console.stdout_is_terminal():
-            console.render_answer_sources(answer, show_passages)
+        text = _read_question(question)
+        stream = console.token_event if stream_json else None if json_ else console.write
+        answer = pipeline.ask(
+            settings, text, events=events, on_token=stream, source_glob=path,
+            abstain=not no_abstain,
+        )  # fmt: skip
+        if stream_json:
+            console.render_answer_events(answer)
+        elif json_:
+            console.print_json(answer.to_dict())
+        else:
+            console.render_answer(answer, show_passages, quiet)
+        if answer.abstained:
+            raise typer.Exit(EXIT_NOT_ANSWERED)
 
 
 @app.command(name="eval")

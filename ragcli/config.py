@@ -47,6 +47,9 @@ class Settings:
     chunk_size: int | None = None  # tokens of the embedder's tokenizer; None: collection's
     chunk_overlap: int | None = None
     max_tokens: int = 256
+    min_score: float | None = None  # ask abstains below this retrieval evidence; None: default
+    temperature: float = 0.0  # 0: greedy
+    seed: int | None = None
     batch_size: int = 32
 
     @property
@@ -109,6 +112,8 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     if value is None:
         return None
     try:
+        if kind in ("float", float, "float | None"):
+            return float(value)
         if kind in ("int", int, "int | None"):
             return int(value)
         if kind in ("Path | None", "Path"):

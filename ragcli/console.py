@@ -183,24 +183,68 @@ def _source_lines(hits: list[tuple[int, Hit]], show_text: bool) -> list[str]:
     return lines
 
 
-def render_answer_sources(answer: Answer, show_passages: bool) -> None:
-    """After a streamed answer: the cited sources (stdout on a terminal, stderr when piped)."""
-    if answer.citations:
+NOT_FOUND = "The collection does not seem to contain the answer."
+
+
+def render_answer(answer: Answer, show_passages: bool, quiet: bool) -> None:
+    """After a streamed answer: warnings, then the sources (stdout on a terminal, else stderr).
+
+    An answer withheld for weak retrieval prints a one-line notice and the nearest passages.
+    """
+    if answer.abstain_reason == "weak retrieval":
+        write(NOT_FOUND + "\n")
+        if not quiet:
+            warning(
+                f"no passage is close to the question (best similarity {answer.evidence:.2f}); "
+                "the model was not asked (--no-abstain asks it anyway)"
+            )
+    else:
+        write("\n")
+        if not quiet:
+            _answer_warnings(answer)
+    if quiet and not stdout_is_terminal():
+        return
+    if answer.abstain_reason == "weak retrieval":
+        title = "Nearest passages:"
+        numbered = list(enumerate(answer.passages, start=1))
+    elif answer.citations:
         title = "Sources:"
         numbered = [(c.marker, c.hit) for c in answer.citations]
     else:
         title = "Passages given to the model (none cited):"
         numbered = list(enumerate(answer.passages, start=1))
-    lines = [title, *_source_lines(numbered, show_passages)]
-    if answer.unknown_markers:
-        lines.append(
-            "cited passage(s) that do not exist: "
-            + ", ".join(f"[{n}]" for n in answer.unknown_markers)
-        )
     target = out() if stdout_is_terminal() else err()
     target.print("")
-    for line in lines:
+    for line in [title, *_source_lines(numbered, show_passages)]:
         target.print(line, markup=False, style="dim" if target is err() else None)
+
+
+def _answer_warnings(answer: Answer) -> None:
+    if answer.unknown_markers:
+        warning(
+            "removed citation markers that point to no passage: "
+            + ", ".join(f"[{n}]" for n in answer.unknown_markers)
+        )
+    unsupported = [s for s in answer.sentences if not s["supported"]]
+    if answer.abstain_reason == "unsupported":
+        warning(
+            "no sentence of this answer is supported by the passages it cites; "
+            "treat it as not answered"
+        )
+    elif unsupported and answer.abstain_reason is None:
+        for sentence in unsupported:
+            warning(f"not supported by its passages: {_one_line(sentence['text'], 120)}")
+
+
+def token_event(text: str) -> None:
+    print_json({"event": "token", "text": text}, lines=True)
+
+
+def render_answer_events(answer: Answer) -> None:
+    """The closing events of ``--stream-json``: one per citation, then the whole answer."""
+    for citation in answer.citations:
+        print_json({"event": "citation", **citation.to_dict()}, lines=True)
+    print_json({"event": "done", **answer.to_dict()}, lines=True)
 
 
 def render_eval(report: EvalReport, as_json: bool) -> None:

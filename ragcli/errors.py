@@ -10,6 +10,7 @@ EXIT_NO_COLLECTION = 3
 EXIT_MODEL = 4
 EXIT_INCOMPATIBLE = 5
 EXIT_NOTHING_INGESTED = 6
+EXIT_NOT_ANSWERED = 7  # ask abstained: weak retrieval, the model declined, or no support
 EXIT_INTERRUPTED = 130
 
 

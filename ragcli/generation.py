@@ -260,7 +260,9 @@ class Generator:
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
         return int(self.prompt_ids(messages)["input_ids"].shape[1])
 
-    def generation_config(self, max_new_tokens: int) -> Any:
+    def generation_config(
+        self, max_new_tokens: int, temperature: float = 0.0, seed: int | None = None
+    ) -> Any:
         from transformers import GenerationConfig
 
         tokenizer = self.tokenizer
@@ -273,16 +275,31 @@ class Generator:
         elif configured:
             stop |= set(configured)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(stop)
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {}
         return GenerationConfig(
             max_new_tokens=max_new_tokens,
             do_sample=False,
             eos_token_id=sorted(stop),
             pad_token_id=pad,
+            **sampling,
         )
 
-    def stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> Iterator[str]:
-        """Yield the answer's text as it is generated; ``last_token_count`` is set at the end."""
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer's text as it is generated; ``last_token_count`` is set at the end.
+
+        Greedy when ``temperature`` is 0; sampling is reproducible for a given ``seed``.
+        """
+        import torch
         from transformers import TextIteratorStreamer
+
+        if seed is not None:
+            torch.manual_seed(seed)
 
         inputs = self.prompt_ids(messages)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -290,12 +307,10 @@ class Generator:
 
         def run() -> None:
             try:
-                import torch
-
                 with torch.inference_mode():
                     result["output"] = self.model.generate(
                         **inputs,
-                        generation_config=self.generation_config(max_new_tokens),
+                        generation_config=self.generation_config(max_new_tokens, temperature, seed),
                         streamer=streamer,
                     )
             except BaseException as e:  # surfaced in the caller's thread below

@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Bumped when a field of the JSON output changes meaning or goes away (adding one does not).
+ANSWER_SCHEMA_VERSION = 1
+SEARCH_SCHEMA_VERSION = 1
+
 
 @dataclass
 class Block:
@@ -83,6 +87,7 @@ class Hit:
     heading: str | None = None
     doc_id: str = ""
     chunk_id: int = 0
+    ordinal: int = 0  # the chunk's position in its document
     explain: dict[str, Any] | None = None  # per-method ranks and scores, when asked for
 
     @property
@@ -166,6 +171,7 @@ class SearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "schema_version": SEARCH_SCHEMA_VERSION,
             "question": self.question,
             "collection": self.collection,
             "embedder": self.embedder,
@@ -188,7 +194,7 @@ class Citation:
 
 @dataclass
 class Answer:
-    """A generated answer with the passages it was given and the ones it cited."""
+    """A generated (or withheld) answer, the passages it was given and how it checked out."""
 
     question: str
     text: str
@@ -198,16 +204,27 @@ class Answer:
     passages: list[Hit]
     citations: list[Citation]
     unknown_markers: list[int] = field(default_factory=list)
+    sentences: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+    abstained: bool = False
+    abstain_reason: str | None = None  # "weak retrieval", "model declined" or "unsupported"
+    evidence: float = 0.0  # best cosine between the question and a retrieved passage
     timings: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "schema_version": ANSWER_SCHEMA_VERSION,
             "question": self.question,
             "answer": self.text,
+            "abstained": self.abstained,
+            "abstain_reason": self.abstain_reason,
             "citations": [c.to_dict() for c in self.citations],
             "unknown_markers": self.unknown_markers,
+            "sentences": self.sentences,
             "passages": [h.to_dict() for h in self.passages],
+            "dropped": self.dropped,
+            "evidence": round(self.evidence, 4),
             "collection": self.collection,
             "models": {"embedder": self.embedder, "generator": self.generator},
             "tokens": self.tokens,

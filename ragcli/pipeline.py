@@ -35,10 +35,19 @@ from ragcli.evaluation import (
     score_run,
     write_trec_run,
 )
-from ragcli.generation import Generator
+from ragcli.generation import BUNDLED_GENERATOR, Generator
+from ragcli.grounding import MarkerFilter, check_answer
 from ragcli.loaders import is_supported, load_documents
-from ragcli.models import Answer, Chunk, Document, IngestReport, SearchResult, SkippedFile
-from ragcli.prompting import build_messages, find_citations
+from ragcli.models import (
+    Answer,
+    Chunk,
+    Document,
+    Hit,
+    IngestReport,
+    SearchResult,
+    SkippedFile,
+)
+from ragcli.prompting import pack_passages
 from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, candidates, retrieve
 from ragcli.store import FaissStore, StoredDocument, make_manifest, read_manifest
 
@@ -46,6 +55,9 @@ DEFAULT_CHUNK_SIZE = 200
 DEFAULT_CHUNK_OVERLAP = 32
 EMBED_BATCH_CHUNKS = 512  # chunks embedded together before they are added to the index
 COMMIT_EVERY_SECONDS = 60.0
+# ask abstains without generating when no passage is this close (cosine) to the question.
+# Calibrated on the sample corpus and Cranfield (README, "Answers you can check").
+MIN_SCORE = 0.3
 
 
 class Events:
@@ -428,6 +440,13 @@ class Searcher:
             },
         )
 
+    def evidence(self, question: str, hits: list[Hit]) -> float:
+        """The best cosine similarity between the question and a passage found for it."""
+        if not hits:
+            return 0.0
+        query = self.embedder.embed_queries([question])[0]
+        return float((self.store.vectors([h.chunk_id for h in hits]) @ query).max())
+
     def close(self) -> None:
         self.store.close()
 
@@ -470,15 +489,45 @@ def ask(
     events: Events | None = None,
     on_token: Callable[[str], None] | None = None,
     source_glob: str | None = None,
+    abstain: bool = True,
+    generator: Generator | None = None,
+    searcher: Searcher | None = None,
 ) -> Answer:
-    """Retrieve passages, generate a cited answer from them, and resolve its citations."""
+    """Retrieve passages, answer from them with the LLM, and check the answer against them.
+
+    Abstains without calling the LLM when retrieval evidence is weak (unless ``abstain`` is
+    False). Pass a loaded ``generator`` and an open ``searcher`` to reuse them across questions.
+    """
     events = events or Events()
-    found = search(settings, question, top_k, source_glob)
-    generator = Generator(settings.llm, settings.model_cache_dir, events.status)
+    if searcher is None:
+        with Searcher(settings, source_glob) as own:
+            found = own.search(question, top_k)
+            evidence = own.evidence(question, found.hits)
+    else:
+        found = searcher.search(question, top_k)
+        evidence = searcher.evidence(question, found.hits)
+    min_score = settings.min_score if settings.min_score is not None else MIN_SCORE
+    answer = Answer(
+        question=question,
+        text="",
+        collection=settings.collection,
+        embedder=found.embedder,
+        generator=generator.name if generator else (settings.llm or BUNDLED_GENERATOR),
+        passages=found.hits,
+        citations=[],
+        evidence=evidence,
+        timings=dict(found.timings),
+    )
+    if abstain and evidence < min_score:
+        answer.abstained, answer.abstain_reason = True, "weak retrieval"
+        return answer
+    if generator is None:
+        generator = Generator(settings.llm, settings.model_cache_dir, events.status)
     generator.load()
+    answer.generator = generator.name
     budget = generator.context_window - settings.max_tokens
-    messages, packed = build_messages(question, found.hits, generator.prompt_tokens, budget)
-    if not packed:
+    packing = pack_passages(question, found.hits, generator.prompt_tokens, budget)
+    if not packing.passages:
         raise RagcliError(
             f"no passage fits the generator's context window ({generator.context_window} "
             f"tokens, {settings.max_tokens} of them kept for the answer)",
@@ -487,36 +536,69 @@ def ask(
     started = time.perf_counter()
     first_token: float | None = None
     pieces: list[str] = []
-    for piece in generator.stream(messages, settings.max_tokens):
+    stream = generator.stream(
+        packing.messages, settings.max_tokens, settings.temperature, settings.seed
+    )
+    shown = MarkerFilter(len(packing.passages))
+    for piece in stream:
         if first_token is None:
             first_token = time.perf_counter() - started
         pieces.append(piece)
-        if on_token:
-            on_token(piece)
+        if on_token and (visible := shown.feed(piece)):
+            on_token(visible)
+    if on_token and (rest := shown.flush()):
+        on_token(rest)
     generate_s = time.perf_counter() - started
-    text = "".join(pieces).strip()
-    citations, unknown = find_citations(text, packed)
+    check = check_answer("".join(pieces), packing.passages)
     tokens = generator.last_token_count
     decode_s = generate_s - (first_token or 0.0)
-    return Answer(
-        question=question,
-        text=text,
-        collection=settings.collection,
-        embedder=found.embedder,
-        generator=generator.name,
-        passages=packed,
-        citations=citations,
-        unknown_markers=unknown,
-        tokens=tokens,
-        timings={
-            **found.timings,
+    answer.text = check.text
+    answer.passages = packing.passages
+    answer.dropped = packing.dropped
+    answer.citations = check.citations
+    answer.unknown_markers = check.unknown_markers
+    answer.sentences = [s.to_dict() for s in check.sentences]
+    if check.declined:
+        answer.abstained, answer.abstain_reason = True, "model declined"
+    elif not check.supported:
+        answer.abstained, answer.abstain_reason = True, "unsupported"
+    answer.tokens = tokens
+    answer.timings.update(
+        {
             "generator_load_s": generator.load_seconds,
             "prompt_tokens": float(generator.last_prompt_tokens),
             "first_token_s": first_token or 0.0,
             "generate_s": generate_s,
             "decode_tokens_per_s": (tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else 0.0,
-        },
+        }
     )
+    return answer
+
+
+def ask_batch(
+    settings: Settings,
+    questions: Iterable[tuple[str, str]],
+    top_k: int | None = None,
+    events: Events | None = None,
+    source_glob: str | None = None,
+    abstain: bool = True,
+) -> Iterator[tuple[str, Answer]]:
+    """Answer many (id, question) pairs with the models loaded once, yielding as they come."""
+    events = events or Events()
+    generator = Generator(settings.llm, settings.model_cache_dir, events.status)
+    with Searcher(settings, source_glob) as searcher:
+        for qid, question in questions:
+            answer = ask(
+                settings,
+                question,
+                top_k,
+                events,
+                source_glob=source_glob,
+                abstain=abstain,
+                generator=generator,
+                searcher=searcher,
+            )
+            yield qid, answer
 
 
 # -- evaluate ----------------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from ragcli.models import Citation, Hit
+from ragcli.models import Hit
 
 SYSTEM_PROMPT = (
     "You are a careful assistant that answers questions using only the numbered passages "
@@ -22,8 +23,6 @@ _INSTRUCTION = (
     'the number of the passage that supports it in square brackets, for example: "... [3]." '
     "If the passages do not answer the question, reply exactly: I don't know."
 )
-
-_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
 def passage_label(hit: Hit) -> str:
@@ -69,16 +68,83 @@ def _messages(question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-def find_citations(answer: str, passages: Sequence[Hit]) -> tuple[list[Citation], list[int]]:
-    """Resolve ``[n]`` markers in the answer to passages; also return markers that point nowhere."""
-    cited: list[Citation] = []
-    unknown: list[int] = []
-    for match in _MARKER.finditer(answer):
-        for number in (int(n) for n in match.group(1).split(",")):
-            if 1 <= number <= len(passages):
-                if all(c.marker != number for c in cited):
-                    cited.append(Citation(number, passages[number - 1]))
-            elif number not in unknown:
-                unknown.append(number)
-    cited.sort(key=lambda c: c.marker)
-    return cited, unknown
+@dataclass
+class Packing:
+    """The prompt, the passages in it (numbered from 1), and what was left out and why."""
+
+    messages: list[dict[str, str]]
+    passages: list[Hit]
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _join_adjacent(first: Hit, second: Hit) -> Hit:
+    """One passage from two neighbouring chunks of a document, their overlap said once."""
+    earlier, later = (first, second) if first.ordinal < second.ordinal else (second, first)
+    tail = later.text
+    if later.heading and tail.startswith(later.heading + "\n\n"):
+        tail = tail[len(later.heading) + 2 :]
+    for size in range(min(len(earlier.text), len(tail)), 7, -1):
+        if earlier.text.endswith(tail[:size]):
+            tail = tail[size:]
+            break
+    starts = [h.line_start for h in (earlier, later) if h.line_start is not None]
+    ends = [h.line_end for h in (earlier, later) if h.line_end is not None]
+    return replace(
+        first,
+        text=(earlier.text.rstrip() + "\n\n" + tail.lstrip()).strip(),
+        line_start=min(starts) if starts else None,
+        line_end=max(ends) if ends else None,
+        ordinal=earlier.ordinal,
+        page=earlier.page,
+        score=max(first.score, second.score),
+    )
+
+
+def merge_passages(hits: Sequence[Hit]) -> tuple[list[Hit], list[dict[str, Any]]]:
+    """Join neighbouring chunks of one document and drop exact repeats, best-ranked first."""
+    kept: list[Hit] = []
+    spans: list[tuple[str, int, int]] = []  # source, first and last ordinal of each kept passage
+    seen: dict[str, str] = {}
+    dropped: list[dict[str, Any]] = []
+    for hit in hits:
+        key = _normalized(hit.text)
+        if key in seen:
+            dropped.append({"chunk_id": hit.chunk_key, "reason": "duplicate", "of": seen[key]})
+            continue
+        seen[key] = hit.chunk_key
+        for i, (source, low, high) in enumerate(spans):
+            if (
+                source == hit.source
+                and hit.page == kept[i].page
+                and low - 1 <= hit.ordinal <= high + 1
+            ):
+                dropped.append(
+                    {"chunk_id": hit.chunk_key, "reason": "merged", "into": kept[i].chunk_key}
+                )
+                kept[i] = _join_adjacent(kept[i], hit)
+                spans[i] = (source, min(low, hit.ordinal), max(high, hit.ordinal))
+                break
+        else:
+            kept.append(hit)
+            spans.append((hit.source, hit.ordinal, hit.ordinal))
+    return kept, dropped
+
+
+def pack_passages(
+    question: str,
+    hits: Sequence[Hit],
+    count_tokens: Callable[[list[dict[str, str]]], int],
+    budget: int,
+) -> Packing:
+    """Merge, deduplicate, then fit as many passages as the budget holds, best first."""
+    merged, dropped = merge_passages(hits)
+    messages, packed = build_messages(question, merged, count_tokens, budget)
+    packed_keys = {h.chunk_key for h in packed}
+    for hit in merged:
+        if hit.chunk_key not in packed_keys:
+            dropped.append({"chunk_id": hit.chunk_key, "reason": "over budget"})
+    return Packing(messages, packed, dropped)

@@ -377,8 +377,9 @@ class FaissStore:
             batch = ids[start : start + 500]
             marks = ",".join("?" * len(batch))
             for r in self.db.execute(
-                "SELECT c.id, c.key, c.text, c.page, c.line_start, c.line_end, c.heading, "
-                f"d.source, d.doc_id FROM chunks c JOIN documents d ON d.id = c.document_id "
+                "SELECT c.id, c.key, c.ordinal, c.text, c.page, c.line_start, c.line_end, "
+                "c.heading, d.source, d.doc_id FROM chunks c JOIN documents d "
+                "ON d.id = c.document_id "
                 f"WHERE c.id IN ({marks})",
                 batch,
             ):
@@ -400,6 +401,7 @@ class FaissStore:
                     line_end=r["line_end"],
                     heading=r["heading"],
                     doc_id=r["doc_id"],
+                    ordinal=r["ordinal"],
                     chunk_id=chunk_id,
                 )
             )

@@ -77,7 +77,12 @@ class FakeEmbedder:
 
 
 class FakeGenerator:
-    """Answers with the first sentence of the first passage and cites it as [1]."""
+    """Answers with the first sentence of the first passage and cites it as [1].
+
+    Set ``reply`` (class attribute, e.g. with monkeypatch) to answer with fixed text instead.
+    """
+
+    reply: str | None = None
 
     def __init__(self, spec: str | None, cache_dir: Path, status=None) -> None:
         self.name = spec or "fake-generator"
@@ -92,10 +97,17 @@ class FakeGenerator:
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
         return sum(len(m["content"].split()) for m in messages)
 
-    def stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> Iterator[str]:
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
         user = messages[-1]["content"]
         match = re.search(r"\[1\] [^\n]*\n(.+?\.)", user, re.S)
         answer = f"{' '.join(match.group(1).split())} [1]" if match else "I don't know."
+        answer = self.reply if self.reply is not None else answer
         words = answer.split(" ")[:max_new_tokens]
         self.last_prompt_tokens = self.prompt_tokens(messages)
         self.last_token_count = len(words)

@@ -234,3 +234,72 @@ def test_eval_on_a_beir_folder(tmp_path: Path) -> None:
     )  # fmt: skip
     assert json.loads(by_collection.stdout)["metrics"]["recall@10"] == 1.0
     assert run("eval").exit_code == 2
+
+
+@pytest.mark.usefixtures("fake_models")
+def test_ask_abstains_on_weak_retrieval_with_exit_7(corpus: Path) -> None:
+    run("ingest", str(corpus))
+    result = run("ask", "zyxwvut qponm")  # no word in common with any passage
+    assert result.exit_code == 7
+    assert result.stdout.startswith("The collection does not seem to contain the answer.")
+    assert "Nearest passages:" in result.stderr and "was not asked" in result.stderr
+    data = json.loads(run("ask", "zyxwvut qponm", "--json").stdout)
+    assert data["abstained"] is True and data["abstain_reason"] == "weak retrieval"
+    assert data["answer"] == "" and data["passages"] and data["tokens"] == 0
+    forced = run("ask", "zyxwvut qponm", "--no-abstain", "--json")
+    assert json.loads(forced.stdout)["abstain_reason"] != "weak retrieval"
+
+
+@pytest.mark.usefixtures("fake_models")
+def test_ask_removes_markers_that_point_nowhere(corpus: Path, monkeypatch) -> None:
+    from .conftest import FakeGenerator
+
+    run("ingest", str(corpus))
+    monkeypatch.setattr(FakeGenerator, "reply", "The lighthouse keeper was Ivo Sand [1] [9].")
+    result = run("ask", "Who was the lighthouse keeper?")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("The lighthouse keeper was Ivo Sand [1] .")
+    assert "[9]" not in result.stdout and "point to no passage: [9]" in result.stderr
+    data = json.loads(run("ask", "Who was the lighthouse keeper?", "--json").stdout)
+    assert data["unknown_markers"] == [9] and "[9]" not in data["answer"]
+    assert data["sentences"][0]["supported"] is True
+
+
+@pytest.mark.usefixtures("fake_models")
+def test_ask_unsupported_or_declined_answers_exit_7(corpus: Path, monkeypatch) -> None:
+    from .conftest import FakeGenerator
+
+    run("ingest", str(corpus))
+    monkeypatch.setattr(FakeGenerator, "reply", "Ivo Sand was born in 1850 in Oslo [1].")
+    result = run("ask", "When was the lighthouse keeper born?")
+    assert result.exit_code == 7
+    assert "no sentence of this answer is supported" in result.stderr
+    data = json.loads(run("ask", "When was the lighthouse keeper born?", "--json").stdout)
+    assert data["abstain_reason"] == "unsupported"
+    assert data["sentences"][0]["missing"] == ["born", "1850", "oslo"]
+    monkeypatch.setattr(FakeGenerator, "reply", "I don't know.")
+    declined = run("ask", "When was the lighthouse keeper born?", "--json")
+    assert declined.exit_code == 7
+    assert json.loads(declined.stdout)["abstain_reason"] == "model declined"
+
+
+@pytest.mark.usefixtures("fake_models")
+def test_ask_batch_and_stream_json(corpus: Path) -> None:
+    run("ingest", str(corpus))
+    questions = '{"id": "keeper", "question": "Who was the lighthouse keeper?"}\nzyxwvut qponm\n'
+    result = run("ask", "--batch", "-", input=questions)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["id"], r["abstained"]) for r in records] == [("keeper", False), ("2", True)]
+    assert all(r["schema_version"] == 1 for r in records)
+    assert "Ivo Sand" in records[0]["answer"] and records[0]["citations"][0]["marker"] == 1
+    events = [
+        json.loads(line)
+        for line in run(
+            "ask", "Who was the lighthouse keeper?", "--stream-json"
+        ).stdout.splitlines()
+    ]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "token" and kinds[-2:] == ["citation", "done"]
+    streamed = "".join(e["text"] for e in events if e["event"] == "token")
+    assert streamed.strip() == events[-1]["answer"]

@@ -116,7 +116,7 @@ def test_ask_with_a_local_generator(tiny_generator: Path, corpus: Path, monkeypa
     assert answer.generator == str(tiny_generator.resolve())
     assert answer.passages and answer.tokens <= 5
     with pytest.raises(RagcliError, match="no passage fits"):
-        pipeline.ask(load_settings(llm=str(tiny_generator), max_tokens=2040), "Who?")
+        pipeline.ask(load_settings(llm=str(tiny_generator), max_tokens=2040), "Who?", abstain=False)
 
 
 def test_missing_models_are_model_errors(tmp_path: Path) -> None:

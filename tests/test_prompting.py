@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from ragcli.models import Hit
-from ragcli.prompting import build_messages, find_citations, format_passage
+from ragcli.prompting import build_messages, format_passage, merge_passages, pack_passages
 
 
 def _hit(n: int, words: int = 10) -> Hit:
@@ -40,10 +40,32 @@ def test_budget_drops_passages_that_do_not_fit() -> None:
     assert count(messages) <= overhead + 130
 
 
-def test_citations_resolve_and_unknown_markers_are_reported() -> None:
-    passages = [_hit(1), _hit(2)]
-    cited, unknown = find_citations("A [2]. B [1, 2]. C [7]. D [2][9].", passages)
-    assert [c.marker for c in cited] == [1, 2]
-    assert cited[1].hit is passages[1]
-    assert unknown == [7, 9]
-    assert find_citations("No markers here.", passages) == ([], [])
+def _chunk(ordinal: int, text: str, source: str = "doc.md", rank: int = 1) -> Hit:
+    return Hit(
+        rank, 1.0 / rank, text, source, f"{source}:{ordinal}", line_start=ordinal * 10,
+        line_end=ordinal * 10 + 5, heading="Guide", ordinal=ordinal,
+    )  # fmt: skip
+
+
+def test_neighbouring_chunks_merge_and_duplicates_drop() -> None:
+    first = _chunk(2, "Guide\n\nAlpha one. Beta two.", rank=1)
+    second = _chunk(3, "Guide\n\nBeta two. Gamma three.", rank=2)  # overlaps "Beta two."
+    far = _chunk(7, "Guide\n\nOmega.", rank=3)
+    repeat = _chunk(1, "Guide\n\nAlpha one. Beta two.", "copy.md", rank=4)
+    merged, dropped = merge_passages([first, second, far, repeat])
+    assert [h.chunk_key for h in merged] == ["doc.md:2", "doc.md:7"]
+    assert merged[0].text == "Guide\n\nAlpha one. Beta two.\n\nGamma three."
+    assert (merged[0].line_start, merged[0].line_end) == (20, 35)
+    assert {d["chunk_id"]: d["reason"] for d in dropped} == {
+        "doc.md:3": "merged",
+        "copy.md:1": "duplicate",
+    }
+
+
+def test_pack_reports_passages_over_budget() -> None:
+    empty, _ = build_messages("What?", [], count, budget=10_000)
+    hits = [_hit(1, 20), _hit(2, 400), _hit(3, 20)]
+    hits[2].text = " ".join(["other"] * 20)
+    packing = pack_passages("What?", hits, count, budget=count(empty) + 80)
+    assert [h.rank for h in packing.passages] == [1, 3]
+    assert packing.dropped == [{"chunk_id": "k2", "reason": "over budget"}]

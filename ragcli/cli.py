@@ -343,7 +343,7 @@ def ask(
         typer.Option(
             "--min-score",
             help="Abstain when no passage is this similar (cosine) to the question "
-            "[env: RAGCLI_MIN_SCORE; default: 0.3].",
+            "[env: RAGCLI_MIN_SCORE; default: 0.35].",
         ),
     ] = None,
     temperature: Annotated[

@@ -57,7 +57,7 @@ EMBED_BATCH_CHUNKS = 512  # chunks embedded together before they are added to th
 COMMIT_EVERY_SECONDS = 60.0
 # ask abstains without generating when no passage is this close (cosine) to the question.
 # Calibrated on the sample corpus and Cranfield (README, "Answers you can check").
-MIN_SCORE = 0.3
+MIN_SCORE = 0.35
 
 
 class Events:

@@ -47,10 +47,13 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
 
 def _units_of(block: Block) -> list[tuple[str, int | None, int | None]]:
     units = []
+    line, counted = block.line_start or 0, 0  # line breaks counted incrementally: one pass
     for offset, sentence in split_sentences(block.text):
         first = last = None
         if block.line_start is not None:
-            first = block.line_start + block.text.count("\n", 0, offset)
+            line += block.text.count("\n", counted, offset)
+            counted = offset
+            first = line
             last = first + sentence.strip().count("\n")
             if block.line_end is not None:
                 last = min(last, block.line_end)
@@ -67,17 +70,31 @@ def _split_long(unit: _Unit, limit: int, count: TokenCounter) -> list[_Unit]:
     total = 0
     for word, cost in zip(words, costs):
         cost = max(cost, 1)
-        if current and total + cost > limit:
+        if current and (total + cost > limit or cost > limit):
             pieces.append(_piece(unit, current, total, first=not pieces))
             current, total = [], 0
         if cost > limit:  # a single "word" longer than the limit (a URL, a hash, base64)
-            word = word[: max(1, len(word) * limit // cost)]
-            cost = limit
+            for part, part_cost in _cut_word(word, cost, limit, count):
+                pieces.append(_piece(unit, [part], part_cost, first=not pieces))
+            continue
         current.append(word)
         total += cost
     if current:
         pieces.append(_piece(unit, current, total, first=not pieces))
     return pieces
+
+
+def _cut_word(word: str, cost: int, limit: int, count: TokenCounter) -> list[tuple[str, int]]:
+    """Cut one over-long word into parts of at most ``limit`` tokens, keeping every character."""
+    step = max(1, len(word) * limit // cost)
+    parts = [word[i : i + step] for i in range(0, len(word), step)]
+    cut: list[tuple[str, int]] = []
+    for part, part_cost in zip(parts, count(parts)):
+        if part_cost > limit and len(part) > 1:
+            cut += _cut_word(part, part_cost, limit, count)
+        else:
+            cut.append((part, max(part_cost, 1)))
+    return cut
 
 
 def _piece(unit: _Unit, words: list[str], tokens: int, first: bool) -> _Unit:

@@ -199,8 +199,12 @@ def _read_question(question: str | None) -> str:
 @app.command()
 def ingest(
     paths: Annotated[
-        list[str], typer.Argument(help="Files, folders (recursive) or glob patterns.")
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="Files, folders (recursive) or glob patterns; with --rebuild and none, what "
+            "the collection holds."
+        ),
+    ] = None,
     collection: Collection = None,
     embed_model: EmbedModel = None,
     query_prompt: QueryPrompt = None,
@@ -208,7 +212,25 @@ def ingest(
     chunk_size: ChunkSize = None,
     chunk_overlap: ChunkOverlap = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List what would be read; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Print what would be added, updated, removed; change nothing."
+        ),
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune/--no-prune",
+            help="Remove files that are gone from a folder ingested again.",
+        ),
+    ] = True,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Re-embed everything into a new collection (embedder and chunking may "
+            "change) and swap it in when done; the old one stays until then.",
+        ),
     ] = False,
     json_: Json = False,
     quiet: Quiet = False,
@@ -226,7 +248,14 @@ def ingest(
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
         )
-        report = pipeline.ingest(settings, paths, console.ConsoleEvents(quiet), dry_run=dry_run)
+        report = pipeline.ingest(
+            settings,
+            paths or [],
+            console.ConsoleEvents(quiet),
+            dry_run=dry_run,
+            prune=prune,
+            rebuild=rebuild,
+        )
         console.render_ingest(report, json_)
 
 
@@ -639,6 +668,98 @@ def models_prepare(
         settings = _settings(embed_model=embed_model, llm=llm)
         status = console.ConsoleEvents(quiet).status
         console.render_prepared(catalog.prepare_models(settings, status), json_)
+
+
+# -- collections -------------------------------------------------------------------------------
+
+
+@app.command()
+def status(collection: Collection = None, json_: Json = False, debug: Debug = False) -> None:
+    """Show a collection: embedder, chunking, documents, chunks, index, size, last update."""
+    from ragcli import console, manage
+
+    with _boundary(debug):
+        console.render_status(manage.collection_status(_settings(collection=collection)), json_)
+
+
+@app.command(name="list")
+def list_(collection: Collection = None, json_: Json = False, debug: Debug = False) -> None:
+    """List the collection's documents with their chunk counts."""
+    from ragcli import console, manage
+
+    with _boundary(debug):
+        console.render_documents(manage.list_documents(_settings(collection=collection)), json_)
+
+
+@app.command()
+def remove(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Documents by source as listed, or files or folders as ingested."),
+    ],
+    collection: Collection = None,
+    json_: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Remove documents from the collection (the files themselves stay)."""
+    from ragcli import console, manage
+
+    with _boundary(debug):
+        report = manage.remove_documents(_settings(collection=collection), paths)
+        console.render_removed(report, json_)
+        if report.not_found:
+            raise UsageError(
+                f"not in collection {report.collection!r}: {', '.join(report.not_found)}",
+                "`ragcli list` shows what it holds",
+            )
+
+
+collections_app = typer.Typer(
+    help="List the collections, or drop one.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(collections_app, name="collections")
+
+
+@collections_app.callback(invoke_without_command=True)
+def collections(context: typer.Context, json_: Json = False, debug: Debug = False) -> None:
+    """List every collection with its documents, chunks, embedder, size and last update."""
+    if context.invoked_subcommand is not None:
+        return
+    from ragcli import console, manage
+
+    with _boundary(debug):
+        console.render_collections(manage.list_collections(_settings()), json_)
+
+
+@collections_app.command("drop")
+def collections_drop(
+    name: Annotated[str, typer.Argument(help="The collection to delete.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask (needed when stdin is no terminal).")
+    ] = False,
+    json_: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Delete a collection and everything in it (never the files it was made from)."""
+    from ragcli import console, manage
+
+    with _boundary(debug):
+        settings = _settings(collection=name)
+        if not yes:
+            planned = manage.describe_for_drop(settings)
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    f"dropping collection {name!r} needs confirmation",
+                    "pass --yes to drop it without a question",
+                )
+            question = (
+                f"Drop collection {name!r} ({planned.documents} documents, {planned.chunks} "
+                "chunks)?"
+            )
+            if not typer.confirm(question, default=False, err=True):
+                raise RagcliError(f"collection {name!r} kept")
+        console.render_dropped(manage.drop(settings), json_)
 
 
 def main() -> None:

@@ -51,6 +51,8 @@ class Settings:
     temperature: float = 0.0  # 0: greedy
     seed: int | None = None
     batch_size: int = 32
+    commit_every: int = 60  # seconds between an ingest's commits; 0: after every file
+    max_file_mb: int = 200  # bigger files are skipped by ingest
 
     @property
     def collection_dir(self) -> Path:
@@ -72,10 +74,19 @@ class Settings:
                 f"unknown retrieval mode {self.mode!r}",
                 f"use one of: {', '.join(RETRIEVAL_MODES)}",
             )
-        for name in ("top_k", "chunk_size", "max_tokens", "batch_size", "max_per_doc"):
+        for name in (
+            "top_k",
+            "chunk_size",
+            "max_tokens",
+            "batch_size",
+            "max_per_doc",
+            "max_file_mb",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be at least 1")
+        if self.commit_every < 0:
+            raise UsageError("commit-every must be at least 0 (seconds)")
         if self.chunk_overlap is not None and self.chunk_overlap < 0:
             raise UsageError("chunk-overlap must be at least 0")
         if (

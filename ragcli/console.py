@@ -11,6 +11,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from ragcli.catalog import ModelInfo, PreparedModel
+from ragcli.manage import (
+    CollectionStatus,
+    CollectionSummary,
+    DocumentList,
+    DropReport,
+    RemoveReport,
+)
 from ragcli.models import Answer, Hit, IngestReport, SearchResult
 from ragcli.pipeline import EvalReport, Events
 from ragcli.prompting import passage_label
@@ -127,24 +134,161 @@ def render_ingest(report: IngestReport, as_json: bool) -> None:
         for action, paths in (
             ("add", report.added),
             ("update", report.updated),
+            ("remove", report.removed),
             ("unchanged", report.unchanged),
         ):
             for path in paths:
                 write(f"{action}\t{path}\n")
         for skipped in report.skipped:
             write(f"skip\t{skipped.path}\t{skipped.reason}\n")
+        what = "rebuilding collection" if report.rebuilt else "collection"
         write(
-            f"dry run for collection '{report.collection}': {len(report.added)} to add, "
-            f"{len(report.updated)} to check for changes, {len(report.unchanged)} unchanged, "
-            f"{len(report.skipped)} skipped\n"
+            f"dry run for {what} '{report.collection}': {len(report.added)} to add, "
+            f"{len(report.updated)} to update, {len(report.removed)} to remove, "
+            f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped\n"
         )
         return
+    warned = f", {len(report.warnings)} with warnings" if report.warnings else ""
     write(
-        f"collection '{report.collection}': {len(report.added)} added, "
-        f"{len(report.updated)} updated, {len(report.unchanged)} unchanged, "
-        f"{len(report.skipped)} skipped; {report.chunks_added} chunks added"
+        f"collection '{report.collection}'{' rebuilt' if report.rebuilt else ''}: "
+        f"{len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.removed)} removed, {len(report.unchanged)} unchanged, "
+        f"{len(report.skipped)} skipped{warned}; {report.chunks_added} chunks added"
         + (f", {report.chunks_removed} removed" if report.chunks_removed else "")
         + f" ({report.seconds:.1f} s)\n"
+    )
+
+
+# -- collections -------------------------------------------------------------------------------
+
+
+def _bytes(value: int | None) -> str:
+    if value is None:
+        return "?"
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value} B"
+
+
+def _pairs(rows: list[tuple[str, Any]]) -> None:
+    """Label and value per line: aligned on a terminal, tab-separated when piped."""
+    if not stdout_is_terminal():
+        for label, value in rows:
+            write(f"{label}\t{'' if value is None else value}\n")
+        return
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        shown = "-" if value is None or value == "" else escape(str(value))
+        out().print(f"[dim]{label:<{width}}[/]  {shown}")
+
+
+def render_status(status: CollectionStatus, as_json: bool) -> None:
+    if as_json:
+        print_json(status.to_dict())
+        return
+    data = status.to_dict()
+    index = status.index
+    if index["kind"] == "exact":
+        kind = "exact (flat inner product)"
+    else:
+        kind = f"approximate (IVF, {index['lists']} lists, {index['probes']} probed)"
+    terminal = stdout_is_terminal()
+    _pairs(
+        [
+            ("collection", status.collection),
+            ("path", status.path),
+            ("format version", status.format_version),
+            ("embedder", status.embedder.get("name")),
+            ("dimension", status.embedder.get("dimension")),
+            ("query prompt", repr(status.embedder.get("query_prompt", ""))),
+            ("document prompt", repr(status.embedder.get("document_prompt", ""))),
+            ("chunk size", status.chunking.get("chunk_size")),
+            ("chunk overlap", status.chunking.get("chunk_overlap")),
+            ("documents", status.documents),
+            ("files", status.files),
+            ("chunks", status.chunks),
+            ("index", kind),
+            ("size on disk", _bytes(status.disk_bytes) if terminal else status.disk_bytes),
+            ("last update", data["updated_at"]),
+            ("created", status.created_at),
+        ]
+    )
+
+
+def render_documents(listing: DocumentList, as_json: bool) -> None:
+    if as_json:
+        print_json(listing.to_dict())
+        return
+    documents = listing.to_dict()["documents"]
+    if not stdout_is_terminal():
+        for d in documents:
+            fields = [d["source"], d["chunks"], d["size"], d["format"], d["ingested_at"]]
+            write("\t".join(str(f) for f in fields) + "\n")
+        return
+    table = _table("source", "format", "chunks>", "size>", "ingested")
+    table.title = f"collection '{listing.collection}': {len(documents)} documents"
+    for d in documents:
+        size, ingested = _bytes(d["size"]), d["ingested_at"] or ""
+        table.add_row(escape(d["source"]), d["format"], str(d["chunks"]), size, ingested)
+    out().print(table)
+
+
+def _table(*columns: str) -> Any:
+    """A rich table; a column named ``x>`` is right-aligned."""
+    from rich.table import Table
+
+    table = Table()
+    for column in columns:
+        right = column.endswith(">")
+        table.add_column(column.rstrip(">"), justify="right" if right else "left", overflow="fold")
+    return table
+
+
+def render_removed(report: RemoveReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.to_dict())
+        return
+    for source in report.removed:
+        write(f"removed\t{source}\n")
+    write(
+        f"collection '{report.collection}': {len(report.removed)} document(s) removed, "
+        f"{report.chunks_removed} chunks\n"
+    )
+
+
+def render_collections(collections: list[CollectionSummary], as_json: bool) -> None:
+    if as_json:
+        print_json({"collections": [c.to_dict() for c in collections]})
+        return
+    rows = [c.to_dict() for c in collections]
+    if not stdout_is_terminal():
+        keys = ("name", "documents", "chunks", "disk_bytes", "updated_at", "embedder")
+        for r in rows:
+            fields = [r[key] for key in (*keys, "problem")]
+            write("\t".join("" if f is None else _cell(str(f)) for f in fields) + "\n")
+        return
+    if not rows:
+        note("no collections yet: `ragcli ingest PATH` makes one")
+        return
+    table = _table("collection", "documents>", "chunks>", "size>", "updated", "embedder")
+    for c, r in zip(collections, rows):
+        name = f"[bold]{escape(c.name)}[/]"
+        if c.problem:
+            table.add_row(name, "", "", "", "", f"[red]{escape(c.problem)}[/]")
+            continue
+        counts = (str(c.documents), str(c.chunks), _bytes(c.disk_bytes))
+        table.add_row(name, *counts, r["updated_at"] or "", escape(c.embedder or ""))
+    out().print(table)
+
+
+def render_dropped(report: DropReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.to_dict())
+        return
+    write(
+        f"dropped collection '{report.collection}' ({report.documents} documents, "
+        f"{report.chunks} chunks, {_bytes(report.disk_bytes)})\n"
     )
 
 
@@ -233,7 +377,12 @@ def _answer_warnings(answer: Answer) -> None:
         )
     elif unsupported and answer.abstain_reason is None:
         for sentence in unsupported:
-            warning(f"not supported by its passages: {_one_line(sentence['text'], 120)}")
+            text = _one_line(sentence["text"], 120)
+            if sentence["backed_by"]:
+                backed = ", ".join(f"[{n}]" for n in sentence["backed_by"])
+                warning(f"cites the wrong passage, support is in {backed}: {text}")
+            else:
+                warning(f"not supported by the passages it cites: {text}")
 
 
 def token_event(text: str) -> None:

@@ -11,6 +11,7 @@ EXIT_MODEL = 4
 EXIT_INCOMPATIBLE = 5
 EXIT_NOTHING_INGESTED = 6
 EXIT_NOT_ANSWERED = 7  # ask abstained: weak retrieval, the model declined, or no support
+EXIT_BUSY = 8  # another process is writing the collection; worth trying again later
 EXIT_INTERRUPTED = 130
 
 
@@ -52,7 +53,7 @@ class IncompatibleCollectionError(RagcliError):
 class CollectionBusyError(RagcliError):
     """Another process is writing to the collection."""
 
-    exit_code = EXIT_ERROR
+    exit_code = EXIT_BUSY
 
 
 class NothingIngestedError(RagcliError):

@@ -45,6 +45,8 @@ class SentenceCheck:
     support: float
     missing: list[str]
     supported: bool
+    claims: int = 0  # words checked: content words that are not already in the question
+    backed_by: list[int] = field(default_factory=list)  # every passage that backs it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +55,7 @@ class SentenceCheck:
             "support": round(self.support, 3),
             "missing": self.missing,
             "supported": self.supported,
+            "backed_by": self.backed_by,
         }
 
 
@@ -68,7 +71,16 @@ class AnswerCheck:
 
     @property
     def supported(self) -> bool:
-        return any(s.supported for s in self.sentences)
+        """Some sentence says something the passages back (restating the question is not it)."""
+        return any(s.backed_by and s.claims for s in self.sentences)
+
+
+def _stem(word: str) -> str:
+    """A crude English stem (needs/need, founded/found, painting/paint), enough to compare."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
 
 
 def _content_words(text: str) -> list[str]:
@@ -77,22 +89,29 @@ def _content_words(text: str) -> list[str]:
 
 
 def _found(word: str, vocabulary: set[str], prefixes: set[str]) -> bool:
-    if word in vocabulary:
+    if word in vocabulary or _stem(word) in vocabulary:
         return True
     # Same stem, other ending (founded/founder, painted/paint): compare 5-letter prefixes.
     return not word.isdigit() and len(word) >= 6 and word[:5] in prefixes
 
 
-def check_sentence(text: str, markers: list[int], passages: Sequence[str]) -> SentenceCheck:
-    """How much of the sentence the given passages back; every number must be there."""
+def check_sentence(
+    text: str, markers: list[int], passages: Sequence[str], question: str = ""
+) -> SentenceCheck:
+    """How much of the sentence the given passages back; every number must be there.
+
+    Words the question already used are not claims of the answer and are not checked.
+    """
     vocabulary = {w for p in passages for w in _WORD.findall(p.lower())}
+    vocabulary |= {_stem(w) for w in vocabulary}
     prefixes = {w[:5] for w in vocabulary if len(w) >= 5}
-    words = _content_words(text)
+    asked = {_stem(w) for w in _content_words(question)}
+    words = [w for w in _content_words(text) if _stem(w) not in asked]
     missing = [w for w in words if not _found(w, vocabulary, prefixes)]
     support = 1.0 - len(missing) / len(words) if words else 1.0
     numbers_ok = not any(any(c.isdigit() for c in w) for w in missing)
     supported = bool(passages) and support >= SUPPORT_THRESHOLD and numbers_ok
-    return SentenceCheck(text, markers, support, missing, supported)
+    return SentenceCheck(text, markers, support, missing, supported, claims=len(words))
 
 
 def split_answer(text: str) -> list[str]:
@@ -100,8 +119,12 @@ def split_answer(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_BREAK.split(text.strip()) if s.strip()]
 
 
-def check_answer(text: str, passages: Sequence[Hit]) -> AnswerCheck:
-    """Resolve markers, drop the ones that point nowhere, and test every sentence."""
+def check_answer(text: str, passages: Sequence[Hit], question: str = "") -> AnswerCheck:
+    """Resolve markers, drop the ones that point nowhere, and test every sentence.
+
+    A sentence is ``supported`` by the passages it cites (by any, if it cites none);
+    ``backed_by`` lists every passage that would back it, so a wrong marker shows.
+    """
     unknown: list[int] = []
     cited: dict[int, Citation] = {}
 
@@ -122,9 +145,17 @@ def check_answer(text: str, passages: Sequence[Hit]) -> AnswerCheck:
         markers = sorted(
             {int(n) for m in _MARKER.finditer(sentence) for n in m.group(1).split(",")}
         )
+        if not _content_words(sentence):
+            continue
         sources = [passages[n - 1].text for n in markers] or [p.text for p in passages]
-        if _content_words(sentence):
-            sentences.append(check_sentence(sentence, markers, sources))
+        checked = check_sentence(sentence, markers, sources, question)
+        checked.backed_by = [
+            n
+            for n, passage in enumerate(passages, start=1)
+            if (checked.supported and n in markers)
+            or check_sentence(sentence, [n], [passage.text], question).supported
+        ]
+        sentences.append(checked)
     return AnswerCheck(
         text=cleaned,
         citations=[cited[n] for n in sorted(cited)],

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -14,26 +15,39 @@ from typing import Any
 from ragcli.errors import LoaderError
 from ragcli.models import Block, Document
 
-MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_FILE_BYTES = 200 * 1024 * 1024  # the default of the max_file_mb setting
+# A PDF page with fewer visible characters than this has, in effect, no text layer.
+SPARSE_PAGE_CHARS = 32
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _RST_ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.!$%&,/;?@\[\]\\{|}()])\1{2,}\s*$")
 _WS = re.compile(r"\s+")
+# C0 controls other than tab, line feed, vertical tab, form feed and carriage return; DEL; C1.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
-def load_documents(path: Path, source: str, doc_id: str | None = None) -> list[Document]:
-    """Read one file into Documents (one, or one per record of a ``.jsonl`` corpus).
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
 
-    Raises LoaderError saying why the file cannot be used.
+
+def load_documents(
+    path: Path, source: str, doc_id: str | None = None, max_bytes: int = MAX_FILE_BYTES
+) -> list[Document]:
+    """Read one file, once, into Documents (one, or one per record of a ``.jsonl`` corpus).
+
+    Raises LoaderError, and nothing else, saying why the file cannot be used.
     """
     suffix = path.suffix.lower()
     if suffix not in LOADERS and suffix != ".jsonl":
         raise LoaderError(f"unsupported file type {path.suffix or '(no extension)'!r}")
     try:
         stat = path.stat()
-        if stat.st_size > MAX_FILE_BYTES:
-            raise LoaderError(f"file too large ({stat.st_size // 2**20} MiB)")
+        if stat.st_size > max_bytes:
+            raise LoaderError(
+                f"file too large ({_mib(stat.st_size)}; the limit is {_mib(max_bytes)}, "
+                "setting max_file_mb)"
+            )
         data = path.read_bytes()
     except PermissionError as e:
         raise LoaderError("permission denied") from e
@@ -41,6 +55,17 @@ def load_documents(path: Path, source: str, doc_id: str | None = None) -> list[D
         raise LoaderError(f"cannot read: {e.strerror or e}") from e
     if not data.strip():
         raise LoaderError("empty file")
+    try:
+        return _parse(path, source, doc_id, suffix, data, stat)
+    except LoaderError:
+        raise
+    except Exception as e:  # a parser's bug or limit must cost this file, not the ingest
+        raise LoaderError(f"cannot parse this file ({type(e).__name__}: {e})") from e
+
+
+def _parse(
+    path: Path, source: str, doc_id: str | None, suffix: str, data: bytes, stat: os.stat_result
+) -> list[Document]:
     sha256 = hashlib.sha256(data).hexdigest()
     if suffix == ".jsonl":
         return [
@@ -59,7 +84,20 @@ def load_documents(path: Path, source: str, doc_id: str | None = None) -> list[D
             for record_id, title, blocks in parse_jsonl(data)
         ]
     fmt, parse = LOADERS[suffix]
-    blocks, title = parse(data)
+    notes: list[str] = []
+    if fmt == "pdf":
+        blocks, title, pages = parse_pdf_pages(data)
+        visible: dict[int | None, int] = {}
+        for b in blocks:
+            visible[b.page] = visible.get(b.page, 0) + _visible(b.text)
+        sparse = pages - sum(1 for n in visible.values() if n >= SPARSE_PAGE_CHARS)
+        if sparse * 2 > pages:
+            notes.append(
+                f"probably scanned: {sparse} of {pages} page(s) have almost no text layer; "
+                "only the text found was indexed"
+            )
+    else:
+        blocks, title = parse(data)
     blocks = [b for b in blocks if b.text.strip()]
     if not blocks:
         raise LoaderError("no text found")
@@ -74,8 +112,13 @@ def load_documents(path: Path, source: str, doc_id: str | None = None) -> list[D
             mtime=stat.st_mtime,
             title=title,
             doc_id=doc_id or path.name,
+            notes=notes,
         )
     ]
+
+
+def _visible(text: str) -> int:
+    return len(text) - sum(text.count(c) for c in " \t\n")
 
 
 def parse_jsonl(data: bytes) -> list[tuple[str, str | None, list[Block]]]:
@@ -89,6 +132,8 @@ def parse_jsonl(data: bytes) -> list[tuple[str, str | None, list[Block]]]:
             record = json.loads(line)
         except ValueError as e:
             raise LoaderError(f"line {number}: invalid JSON ({e})") from e
+        except RecursionError as e:
+            raise LoaderError(f"line {number}: JSON nested too deeply") from e
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise LoaderError(f'line {number}: not a corpus record (no "text" field)')
         record_id = str(record.get("_id", record.get("id", number)))
@@ -128,6 +173,9 @@ def decode_text(data: bytes) -> str:
                 text = data.decode("cp1252")
             except UnicodeDecodeError:
                 text = data.decode("latin-1")
+    sample = text[:65536]
+    if len(_CONTROL.findall(sample)) * 10 > len(sample):
+        raise LoaderError("binary file (mostly control characters)")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -329,6 +377,12 @@ def parse_html(data: bytes) -> tuple[list[Block], str | None]:
 
 def parse_pdf(data: bytes) -> tuple[list[Block], str | None]:
     """PDF via pypdf: one or more blocks per page, each with its 1-based page number."""
+    blocks, title, _ = parse_pdf_pages(data)
+    return blocks, title
+
+
+def parse_pdf_pages(data: bytes) -> tuple[list[Block], str | None, int]:
+    """``parse_pdf`` plus the number of pages."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -353,13 +407,13 @@ def parse_pdf(data: bytes) -> tuple[list[Block], str | None]:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         blocks += _paragraphs(text.split("\n"), 1, None, page=number)
     if not any(b.text.strip() for b in blocks):
-        raise LoaderError("no text layer (probably scanned)")
+        raise LoaderError("probably scanned: no text layer")
     title = None
     try:
         title = (reader.metadata.title if reader.metadata else None) or None
     except Exception:
         title = None
-    return blocks, title
+    return blocks, title, len(pages)
 
 
 Parser = Callable[[bytes], tuple[list[Block], str | None]]

@@ -37,6 +37,7 @@ class Document:
     title: str | None = None
     key: str = ""  # unique in a collection: the path, or "path#id" for one record of a .jsonl
     doc_id: str = ""  # the id evaluations match: a .jsonl record's _id, else the relative path
+    notes: list[str] = field(default_factory=list)  # what the loader doubts but read anyway
 
     def __post_init__(self) -> None:
         self.key = self.key or str(self.path)
@@ -126,10 +127,13 @@ class IngestReport:
 
     collection: str
     dry_run: bool = False
+    rebuilt: bool = False  # the collection was built anew and swapped in (--rebuild)
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # gone from a folder ingested again
     skipped: list[SkippedFile] = field(default_factory=list)
+    warnings: list[SkippedFile] = field(default_factory=list)  # ingested, with a doubt
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
@@ -142,18 +146,23 @@ class IngestReport:
         return {
             "collection": self.collection,
             "dry_run": self.dry_run,
+            "rebuilt": self.rebuilt,
             "files": {
                 "seen": self.files_seen,
                 "added": len(self.added),
                 "updated": len(self.updated),
                 "unchanged": len(self.unchanged),
+                "removed": len(self.removed),
                 "skipped": len(self.skipped),
+                "warnings": len(self.warnings),
             },
             "chunks": {"added": self.chunks_added, "removed": self.chunks_removed},
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "removed": self.removed,
             "skipped": [s.to_dict() for s in self.skipped],
+            "warnings": [w.to_dict() for w in self.warnings],
             "seconds": round(self.seconds, 3),
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import glob
 import hashlib
 import os
@@ -49,12 +50,21 @@ from ragcli.models import (
 )
 from ragcli.prompting import pack_passages
 from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, candidates, retrieve
-from ragcli.store import FaissStore, StoredDocument, make_manifest, read_manifest
+from ragcli.store import (
+    MANIFEST,
+    FaissStore,
+    StoredDocument,
+    discard_staging,
+    make_manifest,
+    read_manifest,
+    recover_collection,
+    replace_collection,
+    staging_dir,
+)
 
 DEFAULT_CHUNK_SIZE = 200
 DEFAULT_CHUNK_OVERLAP = 32
 EMBED_BATCH_CHUNKS = 512  # chunks embedded together before they are added to the index
-COMMIT_EVERY_SECONDS = 60.0
 # ask abstains without generating when no passage is this close (cosine) to the question.
 # Calibrated on the sample corpus and Cranfield (README, "Answers you can check").
 MIN_SCORE = 0.35
@@ -93,6 +103,16 @@ class _Input:
     path: Path  # absolute, resolved
     source: str  # as cited
     doc_id: str  # relative to the folder it was found in, or the file name
+    root: str | None = None  # the folder argument it was found in, resolved
+    origin: str | None = None  # root + its path under it (symlinks below root not resolved)
+
+
+@dataclass
+class Found:
+    """What some ingest arguments name: readable candidates, and the folders walked."""
+
+    inputs: list[_Input]
+    folders: list[str]  # resolved folder arguments: pruning looks under these only
 
 
 def _display(path: Path) -> str:
@@ -102,19 +122,33 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    for directory, dirs, files in os.walk(root, followlinks=False):
+def _walk(root: Path, skip: Callable[[str, str], None]) -> Iterator[Path]:
+    def unreadable(error: OSError) -> None:
+        reason = "permission denied" if isinstance(error, PermissionError) else error.strerror
+        skip(_display(Path(error.filename).absolute()), f"cannot list folder: {reason}")
+
+    for directory, dirs, files in os.walk(root, onerror=unreadable, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith("."):
                 yield Path(directory) / name
 
 
-def collect_inputs(
-    arguments: Iterable[str], skipped: list[SkippedFile], events: Events
-) -> list[_Input]:
+def _link_problem(path: Path) -> str | None:
+    """Why a symbolic link leads nowhere, or None when it is no link or a working one."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as e:
+        return "symbolic link loop" if e.errno == errno.ELOOP else "broken symbolic link"
+    return None
+
+
+def collect_inputs(arguments: Iterable[str], skipped: list[SkippedFile], events: Events) -> Found:
     """Expand files, folders (recursively) and globs into unique readable candidates."""
     found: dict[Path, _Input] = {}
+    folders: list[str] = []
 
     def skip(path: str, reason: str) -> None:
         skipped.append(SkippedFile(path, reason))
@@ -123,22 +157,25 @@ def collect_inputs(
     for argument in arguments:
         candidates: list[Path]
         given = Path(argument).expanduser()
+        root: Path | None = None
         if not given.exists() and not given.is_symlink() and glob.has_magic(argument):
             candidates = [Path(p) for p in sorted(glob.glob(str(given), recursive=True))]
             if not candidates:
                 skip(argument, "no file matches this pattern")
         elif given.is_dir():
-            candidates = list(_walk(given))
+            root = given.resolve()
+            folders.append(str(root))
+            candidates = list(_walk(given, skip))
         else:
             candidates = [given]
-        root = given if given.is_dir() else None
         for candidate in candidates:
             shown = _display(candidate.absolute())
             if candidate.is_dir():
-                candidates.extend(_walk(candidate))
+                candidates.extend(_walk(candidate, skip))
                 continue
-            if candidate.is_symlink() and not candidate.exists():
-                skip(shown, "broken symbolic link")
+            problem = _link_problem(candidate)
+            if problem:
+                skip(shown, problem)
                 continue
             if not candidate.exists():
                 skip(shown, "no such file")
@@ -151,9 +188,14 @@ def collect_inputs(
             except (OSError, RuntimeError) as e:
                 skip(shown, f"cannot resolve path ({e})")
                 continue
-            doc_id = candidate.relative_to(root).as_posix() if root else candidate.name
-            found.setdefault(resolved, _Input(resolved, shown, doc_id))
-    return list(found.values())
+            relative = candidate.relative_to(given) if root else None
+            item = found.setdefault(
+                resolved,
+                _Input(resolved, shown, relative.as_posix() if relative else candidate.name),
+            )
+            if root and relative and item.origin is None:
+                item.root, item.origin = str(root), str(root / relative)
+    return Found(list(found.values()), folders)
 
 
 def _check_embedder(manifest: dict, settings: Settings) -> None:
@@ -162,8 +204,8 @@ def _check_embedder(manifest: dict, settings: Settings) -> None:
         raise IncompatibleCollectionError(
             f"collection {settings.collection!r} was built with embedder {name!r}, "
             f"not {embedder_name(settings.embed_model)!r}",
-            "drop --embed-model to use the collection's embedder, or pick another "
-            "collection with -c",
+            "drop --embed-model to use the collection's embedder, pick another "
+            "collection with -c, or re-embed everything with ingest --rebuild",
         )
     collection_prompts(manifest, settings)  # refuses prompts other than the recorded ones
 
@@ -179,62 +221,121 @@ def _check_compatible(manifest: dict, settings: Settings) -> None:
             raise IncompatibleCollectionError(
                 f"collection {settings.collection!r} uses {key.replace('_', '-')} "
                 f"{chunking.get(key)}, not {value}",
-                "leave the option out to keep the collection's setting, or ingest into "
-                "another collection with -c",
+                "leave the option out to keep the collection's setting, ingest into "
+                "another collection with -c, or re-chunk everything with ingest --rebuild",
             )
 
 
 def ingest(
-    settings: Settings, arguments: list[str], events: Events | None = None, dry_run: bool = False
+    settings: Settings,
+    arguments: list[str],
+    events: Events | None = None,
+    dry_run: bool = False,
+    prune: bool = True,
+    rebuild: bool = False,
 ) -> IngestReport:
-    """Add new and changed files to the collection, skipping unchanged and unreadable ones."""
+    """Bring the collection in step with the files named.
+
+    New and changed files are (re-)embedded, unchanged ones skipped, unreadable ones reported,
+    and files gone from a folder ingested again removed (unless ``prune`` is off). ``rebuild``
+    re-embeds everything into a new collection that replaces the old one at the end; with no
+    arguments it reads again what the collection holds.
+    """
     events = events or Events()
     started = time.perf_counter()
-    report = IngestReport(collection=settings.collection, dry_run=dry_run)
-    inputs = collect_inputs(arguments, report.skipped, events)
     directory = settings.collection_dir
-    exists = (directory / "manifest.json").exists()
+    recover_collection(directory)
+    exists = (directory / MANIFEST).exists()
+    report = IngestReport(
+        collection=settings.collection, dry_run=dry_run, rebuilt=rebuild and exists
+    )
+    if not arguments and not report.rebuilt:
+        raise UsageError(
+            "missing PATH", "give files, folders or glob patterns (or --rebuild an existing "
+            "collection from what it holds)",
+        )  # fmt: skip
+    if report.rebuilt:
+        _rebuild(settings, arguments, events, report)
+    else:
+        _update(settings, arguments, events, report, exists, prune)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _new_collection(settings: Settings, base: dict[str, Any] | None) -> tuple[Embedder, dict]:
+    """The embedder and manifest of a collection made now: settings first, then ``base``'s."""
+    recorded = (base or {}).get("embedder", {})
+    name = settings.embed_model or recorded.get("name")
+    same = base is not None and embedder_name(name) == recorded.get("name")
+    query_prompt, document_prompt = (
+        given if given is not None else (recorded.get(key) if same else None)
+        for given, key in (
+            (settings.query_prompt, "query_prompt"),
+            (settings.document_prompt, "document_prompt"),
+        )
+    )
+    embedder = Embedder(name, settings.batch_size, query_prompt, document_prompt)
+    old = (base or {}).get("chunking", {})
+    size = settings.chunk_size or old.get("chunk_size") or DEFAULT_CHUNK_SIZE
+    overlap = next(
+        v for v in (settings.chunk_overlap, old.get("chunk_overlap"), DEFAULT_CHUNK_OVERLAP)
+        if v is not None
+    )  # fmt: skip
+    chunking = {"chunk_size": size, "chunk_overlap": min(overlap, size - 1)}
+    manifest = make_manifest(
+        settings.collection, embedder.name, embedder.dimension, embedder.max_tokens, chunking
+    )
+    manifest["embedder"].update(embedder.prompt_record())
+    return embedder, manifest
+
+
+def _nothing_ingested(report: IngestReport) -> NothingIngestedError:
+    return NothingIngestedError(
+        f"nothing ingested: all {len(report.skipped)} input(s) were skipped",
+        "see the warnings above",
+    )
+
+
+def _update(
+    settings: Settings,
+    arguments: list[str],
+    events: Events,
+    report: IngestReport,
+    exists: bool,
+    prune: bool,
+) -> None:
+    """Ingest into the collection in place, committing whole files as it goes."""
+    directory = settings.collection_dir
+    found = collect_inputs(arguments, report.skipped, events)
     if exists:
         _check_compatible(read_manifest(directory), settings)
-    if dry_run:
-        _plan(directory if exists else None, inputs, report)
-        report.seconds = time.perf_counter() - started
-        return report
-    if not inputs:
+    if report.dry_run:
+        store = FaissStore.open(directory, load_vectors=False) if exists else None
+        try:
+            _plan(store, found, report, prune)
+        finally:
+            if store:
+                store.close()
+        return
+    if not found.inputs and not (exists and prune and found.folders):
         raise NothingIngestedError(
             "nothing to ingest: no readable file of a supported type was given",
-            "supported: .txt .md .rst .html .htm .pdf; see the warnings above",
+            "supported: .txt .md .rst .html .htm .pdf .jsonl; see the warnings above",
         )
-
     if exists:
         store = FaissStore.open(directory, writable=True)
+        discard_staging(directory)  # a rebuild that died; we hold the lock it held
         embedder = Embedder(
             store.manifest["embedder"]["name"],
             settings.batch_size,
             *collection_prompts(store.manifest, settings),
         )
     else:
-        embedder = Embedder(
-            settings.embed_model,
-            settings.batch_size,
-            settings.query_prompt,
-            settings.document_prompt,
-        )
-        chunking = {
-            "chunk_size": settings.chunk_size or DEFAULT_CHUNK_SIZE,
-            "chunk_overlap": (
-                settings.chunk_overlap
-                if settings.chunk_overlap is not None
-                else DEFAULT_CHUNK_OVERLAP
-            ),
-        }
-        manifest = make_manifest(
-            settings.collection, embedder.name, embedder.dimension, embedder.max_tokens, chunking
-        )
-        manifest["embedder"].update(embedder.prompt_record())
+        embedder, manifest = _new_collection(settings, None)
         store = FaissStore.create(directory, manifest)
     try:
-        _ingest_into(store, embedder, inputs, report, events)
+        gone = _prunable(store, found) if prune else []
+        _ingest_into(store, embedder, found.inputs, report, events, settings, gone)
     except KeyboardInterrupt:
         store.rollback()
         committed = len(store.documents())
@@ -248,31 +349,114 @@ def ingest(
         store.close()
         if not exists and empty:
             shutil.rmtree(directory, ignore_errors=True)
-    report.seconds = time.perf_counter() - started
-    if not (report.added or report.updated or report.unchanged):
-        raise NothingIngestedError(
-            f"nothing ingested: all {len(report.skipped)} input(s) were skipped",
-            "see the warnings above",
-        )
-    return report
+    if not (report.added or report.updated or report.unchanged or report.removed):
+        raise _nothing_ingested(report)
 
 
-def _plan(directory: Path | None, inputs: list[_Input], report: IngestReport) -> None:
-    """Classify inputs as new, changed or unchanged without loading any model."""
-    store = FaissStore.open(directory) if directory else None
+def _rebuild(
+    settings: Settings, arguments: list[str], events: Events, report: IngestReport
+) -> None:
+    """Embed everything anew into a sibling folder, then swap it in for the collection."""
+    directory = settings.collection_dir
+    old = FaissStore.open(directory, writable=True)  # the lock keeps other writers out throughout
     try:
-        for item in inputs:
-            stored = store.documents_of_file(str(item.path)) if store else []
-            if not stored:
-                report.added.append(item.source)
-                continue
-            if _same_stat(item.path, stored):
-                report.unchanged.append(item.source)
-            else:
-                report.updated.append(item.source)  # may turn out unchanged by content
+        discard_staging(directory)
+        found = collect_inputs(arguments or old.ingest_arguments(), report.skipped, events)
+        kept = {str(item.path) for item in found.inputs}
+        gone = [d for d in _by_file(old.documents()) if d.file not in kept]
+        if report.dry_run:
+            report.added = [item.source for item in found.inputs]
+            report.removed = [_file_source(d) for d in gone]
+            return
+        if not found.inputs:
+            raise _nothing_ingested(report)
+        embedder, manifest = _new_collection(settings, old.manifest)
+        staging = staging_dir(directory)
+        new = FaissStore.create(staging, manifest, generation_floor=old.generation)
+        try:
+            _ingest_into(new, embedder, found.inputs, report, events, settings, [], periodic=False)
+            if not report.added:
+                raise _nothing_ingested(report)
+            new.checkpoint()
+        except BaseException:
+            new.close()
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        new.close()
+        report.removed = [_file_source(d) for d in gone]
+        report.chunks_removed = old.counts()["chunks"]
+        replace_collection(staging, directory)
+    except KeyboardInterrupt:
+        raise IngestInterrupted(
+            f"interrupted; collection {settings.collection!r} is as it was before the rebuild",
+            "run the rebuild again",
+        ) from None
     finally:
-        if store:
-            store.close()
+        old.close()
+
+
+def _by_file(documents: Iterable[StoredDocument]) -> list[StoredDocument]:
+    """One document per file (a .jsonl corpus holds many)."""
+    return list({d.file: d for d in reversed(list(documents))}.values())[::-1]
+
+
+def _file_source(document: StoredDocument) -> str:
+    """How a stored document's file is shown: its source, less a .jsonl record's ``#id``."""
+    if document.path != document.file:
+        return document.source.rsplit("#", 1)[0]
+    return document.source
+
+
+def _disappeared(document: StoredDocument) -> bool:
+    """Whether the file a folder ingest found at ``origin`` is no longer there."""
+    try:
+        now = Path(document.origin or "").resolve(strict=True)
+    except PermissionError:
+        return False  # cannot look: keep it
+    except (OSError, RuntimeError):
+        return True  # gone, a broken link, or a link loop
+    return now != Path(document.file) or not now.is_file()
+
+
+def _prunable(store: FaissStore, found: Found) -> list[StoredDocument]:
+    """Files ingested from one of these folders that are no longer in it (one per file)."""
+    present = {str(item.path) for item in found.inputs}
+    gone: dict[str, StoredDocument] = {}
+    for folder in found.folders:
+        for document in store.documents_from_folder(folder):
+            candidate = document.file not in present and document.file not in gone
+            if candidate and _disappeared(document):
+                gone[document.file] = document
+    return list(gone.values())
+
+
+def _plan(store: FaissStore | None, found: Found, report: IngestReport, prune: bool) -> None:
+    """Classify inputs as new, changed or unchanged, and list what pruning would remove.
+
+    No model is loaded. A file whose size or mtime changed is hashed, so a file that was only
+    touched shows as unchanged, as the ingest itself would find.
+    """
+    for item in found.inputs:
+        stored = store.documents_of_file(str(item.path)) if store else []
+        if not stored:
+            report.added.append(item.source)
+            continue
+        try:
+            same = _same_stat(item.path, stored) or _sha256(item.path) == stored[0].sha256
+        except OSError as e:
+            report.skipped.append(SkippedFile(item.source, str(e)))
+            continue
+        (report.unchanged if same else report.updated).append(item.source)
+    if store and prune:
+        report.removed = [_file_source(d) for d in _prunable(store, found)]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _same_stat(path: Path, stored: list[StoredDocument]) -> bool:
@@ -287,6 +471,8 @@ class _Pending:
     item: _Input
     documents: list[tuple[Document, list[Chunk]]]
     replacing: bool
+    root: str | None
+    origin: str | None
 
     @property
     def chunk_count(self) -> int:
@@ -299,20 +485,34 @@ def _ingest_into(
     inputs: list[_Input],
     report: IngestReport,
     events: Events,
+    settings: Settings,
+    gone: list[StoredDocument],
+    periodic: bool = True,
 ) -> None:
+    """Remove ``gone``, then add or replace what changed among ``inputs``.
+
+    Commits happen between files only (every ``settings.commit_every`` seconds, or after each
+    file when it is 0, unless ``periodic`` is off) and at the end, so each commit holds whole
+    files.
+    """
     chunking = store.manifest["chunking"]
+    max_bytes = settings.max_file_mb * 2**20
+    every_file = periodic and settings.commit_every == 0
+    for document in gone:
+        report.chunks_removed += store.delete_file(document.file)
+        report.removed.append(_file_source(document))
     pending: list[_Pending] = []
     last_commit = time.monotonic()
     events.start(len(inputs), "ingesting")
     try:
         for item in inputs:
             events.advance()
-            stored = store.documents_of_file(str(item.path))
             try:
+                stored = store.documents_of_file(str(item.path))
                 if stored and _same_stat(item.path, stored):
-                    report.unchanged.append(item.source)
+                    _unchanged(store, item, stored, report)
                     continue
-                documents = load_documents(item.path, item.source, item.doc_id)
+                documents = load_documents(item.path, item.source, item.doc_id, max_bytes)
             except LoaderError as e:
                 report.skipped.append(SkippedFile(item.source, e.message))
                 events.warn(f"skipped {item.source}: {e.message}")
@@ -323,8 +523,11 @@ def _ingest_into(
                 continue
             if stored and stored[0].sha256 == documents[0].sha256:
                 store.touch_file(str(item.path), documents[0].mtime)
-                report.unchanged.append(item.source)
+                _unchanged(store, item, stored, report)
                 continue
+            for note in dict.fromkeys(n for d in documents for n in d.notes):
+                report.warnings.append(SkippedFile(item.source, note))
+                events.warn(f"{item.source}: {note}")
             chunked = [
                 (
                     document,
@@ -338,11 +541,14 @@ def _ingest_into(
                 )
                 for document in documents
             ]
-            pending.append(_Pending(item, chunked, bool(stored)))
-            if sum(p.chunk_count for p in pending) >= EMBED_BATCH_CHUNKS:
+            root = item.root or (stored[0].root if stored else None)
+            origin = item.origin or (stored[0].origin if stored else None)
+            pending.append(_Pending(item, chunked, bool(stored), root, origin))
+            if every_file or sum(p.chunk_count for p in pending) >= EMBED_BATCH_CHUNKS:
                 _flush(store, embedder, pending, report)
                 pending = []
-                if time.monotonic() - last_commit > COMMIT_EVERY_SECONDS:
+                elapsed = time.monotonic() - last_commit
+                if every_file or (periodic and elapsed >= settings.commit_every):
                     store.save()
                     last_commit = time.monotonic()
         _flush(store, embedder, pending, report)
@@ -351,15 +557,23 @@ def _ingest_into(
         events.finish()
 
 
+def _unchanged(
+    store: FaissStore, item: _Input, stored: list[StoredDocument], report: IngestReport
+) -> None:
+    if item.origin and (stored[0].origin, stored[0].root) != (item.origin, item.root):
+        store.set_origin(str(item.path), item.root, item.origin)
+    report.unchanged.append(item.source)
+
+
 def _flush(
     store: FaissStore, embedder: Embedder, pending: list[_Pending], report: IngestReport
 ) -> None:
-    """Embed the pending files' chunks in one go and stage them in the store."""
-    if not pending:
-        return
-    texts = [c.text for p in pending for _, chunks in p.documents for c in chunks]
-    vectors = embedder.embed_documents(texts)
-    offset = 0
+    """Stage the pending files in the store, embedding their chunks a batch at a time.
+
+    Memory stays bounded by the batch, not by the files: a long file's vectors are added as
+    each batch of its chunks is embedded.
+    """
+    queue: list[tuple[int, Chunk]] = []
     for p in pending:
         if p.replacing:
             report.chunks_removed += store.delete_file(str(p.item.path))
@@ -367,9 +581,22 @@ def _flush(
         else:
             report.added.append(p.item.source)
         for document, chunks in p.documents:
-            store.add(document, chunks, vectors[offset : offset + len(chunks)])
-            offset += len(chunks)
-            report.chunks_added += len(chunks)
+            document_id = store.add_document(document, len(chunks), p.root, p.origin)
+            queue += [(document_id, chunk) for chunk in chunks]
+    for start in range(0, len(queue), EMBED_BATCH_CHUNKS):
+        batch = queue[start : start + EMBED_BATCH_CHUNKS]
+        vectors = embedder.embed_documents([chunk.text for _, chunk in batch])
+        offset = 0
+        while offset < len(batch):
+            document_id = batch[offset][0]
+            end = offset
+            while end < len(batch) and batch[end][0] == document_id:
+                end += 1
+            store.add_chunks(
+                document_id, [chunk for _, chunk in batch[offset:end]], vectors[offset:end]
+            )
+            offset = end
+        report.chunks_added += len(batch)
 
 
 # -- search and ask ----------------------------------------------------------------------------
@@ -549,7 +776,7 @@ def ask(
     if on_token and (rest := shown.flush()):
         on_token(rest)
     generate_s = time.perf_counter() - started
-    check = check_answer("".join(pieces), packing.passages)
+    check = check_answer("".join(pieces), packing.passages, question)
     tokens = generator.last_token_count
     decode_s = generate_s - (first_token or 0.0)
     answer.text = check.text

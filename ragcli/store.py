@@ -4,16 +4,22 @@ A commit writes the vectors to a new ``vectors-<generation>.faiss`` file first a
 SQLite transaction, the metadata together with the new generation number. A crash before that
 transaction commits leaves the previous generation in force; after it, the new one. Readers open
 whichever generation SQLite names, so they keep working during an ingest.
+
+The index is exact (``IndexFlatIP``) while the collection is small and approximate (``IVFFlat``,
+whose lists keep the full vectors) from ``APPROXIMATE_FROM`` chunks on; the switch, and a
+retraining when the collection has grown, happen at commit time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,10 +36,19 @@ if TYPE_CHECKING:
     import numpy as np
 
 FORMAT_NAME = "ragcli-collection"
-FORMAT_VERSION = 1
+# 2: documents remember the folder they were found in (root, origin), which pruning needs, and
+# large collections may hold an IVF index. Version 1 is read, and upgraded by its next writer.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 DATABASE = "meta.sqlite"
 LOCK = "write.lock"
+
+# Exact search below this many chunks; an approximate (IVF) index from here on. Exact search
+# costs about 1 ms per 10k chunks here, so the switch happens where it passes ~10 ms.
+APPROXIMATE_FROM = 100_000
+# A filtered (--path) search that allows at most this many chunks scores them all exactly.
+EXACT_FILTER_LIMIT = 20_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,7 +64,9 @@ CREATE TABLE IF NOT EXISTS documents (
     size INTEGER NOT NULL,
     mtime REAL NOT NULL,
     chunks INTEGER NOT NULL,
-    ingested_at REAL NOT NULL
+    ingested_at REAL NOT NULL,
+    root TEXT,    -- the folder argument the file was found in; NULL for a file or glob argument
+    origin TEXT   -- root + the file's path under it (before symlinks are resolved)
 );
 CREATE INDEX IF NOT EXISTS documents_by_file ON documents(file);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -91,9 +108,13 @@ class StoredDocument:
     size: int
     mtime: float
     chunks: int
+    root: str | None = None
+    origin: str | None = None
 
 
 _DOCUMENT_COLUMNS = "path, file, doc_id, source, sha256, size, mtime, chunks"
+# Added by format 2; a version-1 database read as it is lacks them.
+_ORIGIN_COLUMNS = (("root", "TEXT"), ("origin", "TEXT"))
 
 
 class Store(Protocol):
@@ -152,13 +173,31 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise IncompatibleCollectionError(f"{path} is not a ragcli collection manifest")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise IncompatibleCollectionError(
             f"collection {directory.name!r} has format version {version}; this ragcli reads "
-            f"version {FORMAT_VERSION}",
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}",
             "use the ragcli version that wrote it, or re-ingest into a new collection",
         )
     return manifest
+
+
+def lock_collection(directory: Path) -> int | None:
+    """Take the collection's writer lock (a file descriptor to close), or fail at once."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no advisory locks on this platform
+        return None
+    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        raise CollectionBusyError(
+            f"collection {directory.name!r} is being written by another ragcli process",
+            "wait for that ingest to finish, then run this one again",
+        ) from e
+    return fd
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -180,25 +219,158 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-class FaissStore:
-    """A collection in one folder: ``manifest.json``, ``meta.sqlite``, ``vectors-N.faiss``."""
+# -- the vector index ------------------------------------------------------------------------------
 
-    def __init__(self, directory: Path, manifest: dict[str, Any], writable: bool) -> None:
+
+def _flat_index(dimension: int) -> Any:
+    import faiss
+
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+
+def _is_approximate(index: Any) -> bool:
+    import faiss
+
+    return isinstance(index, faiss.IndexIVF)
+
+
+def lists_for(count: int) -> int:
+    """IVF lists for a collection of ``count`` chunks; 0 means exact search."""
+    if count < APPROXIMATE_FROM:
+        return 0
+    # About sqrt(n) lists, with at least 64 training points for each.
+    return max(1, min(int(math.sqrt(count)), count // 64))
+
+
+def probes_for(lists: int) -> int:
+    """IVF lists searched per query: recall@10 against exact search stays above 0.95."""
+    return min(lists, max(16, lists // 8))
+
+
+def _tune(index: Any) -> None:
+    if _is_approximate(index):
+        index.nprobe = probes_for(index.nlist)
+
+
+def _vector_batches(index: Any, size: int = 65_536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every (ids, vectors) the index holds, a batch at a time (no copy of the whole index)."""
+    import faiss
+    import numpy as np
+
+    if _is_approximate(index):
+        lists = index.invlists
+        for number in range(index.nlist):
+            n = lists.list_size(number)
+            if n:
+                ids = faiss.rev_swig_ptr(lists.get_ids(number), n).copy()
+                codes = faiss.rev_swig_ptr(lists.get_codes(number), n * index.code_size)
+                yield ids, codes.copy().view(np.float32).reshape(n, index.d)
+        return
+    ids = faiss.vector_to_array(index.id_map)
+    flat = faiss.downcast_index(index.index)
+    for start in range(0, index.ntotal, size):
+        n = min(size, index.ntotal - start)
+        yield ids[start : start + n], flat.reconstruct_n(start, n)
+
+
+def _index_ids(index: Any) -> np.ndarray:
+    import numpy as np
+
+    batches = [ids for ids, _ in _vector_batches(index)]
+    return np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+
+
+def rebuilt_index(index: Any, lists: int) -> Any:
+    """The same vectors in an exact index (``lists`` 0) or an IVF index with ``lists`` lists."""
+    import faiss
+    import numpy as np
+
+    if lists == 0:
+        new = _flat_index(index.d)
+    else:
+        ids = _index_ids(index)
+        sample = np.random.default_rng(0).choice(ids, size=min(len(ids), 64 * lists), replace=False)
+        quantizer = faiss.IndexFlatIP(index.d)
+        new = faiss.IndexIVFFlat(quantizer, index.d, lists, faiss.METRIC_INNER_PRODUCT)
+        new.cp.spherical = True  # unit vectors: centroids on the sphere too
+        new.train(np.ascontiguousarray(index.reconstruct_batch(np.sort(sample))))
+        # Hash table: reconstruct and remove by id while ids keep being added.
+        new.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
+        _tune(new)
+    for ids, vectors in _vector_batches(index):
+        new.add_with_ids(np.ascontiguousarray(vectors), ids)
+    return new
+
+
+def fitted_index(index: Any) -> Any:
+    """The index a collection of this size should have: exact, or IVF with enough lists."""
+    count = index.ntotal
+    wanted = lists_for(count)
+    if _is_approximate(index):
+        if count < APPROXIMATE_FROM // 2:  # some hysteresis, so one file does not flip it
+            return rebuilt_index(index, 0)
+        if wanted >= 2 * index.nlist:  # grown fourfold since training
+            return rebuilt_index(index, wanted)
+        return index
+    return rebuilt_index(index, wanted) if wanted else index
+
+
+def describe_index(index: Any) -> dict[str, Any]:
+    """What kind of search the index does, for ``ragcli status``."""
+    if _is_approximate(index):
+        return {
+            "kind": "approximate",
+            "type": "IVFFlat",
+            "lists": index.nlist,
+            "probes": index.nprobe,
+        }
+    return {"kind": "exact", "type": "FlatIP", "lists": None, "probes": None}
+
+
+# -- the collection ---------------------------------------------------------------------------
+
+
+class FaissStore:
+    """A collection in one folder: ``manifest.json``, ``meta.sqlite``, ``vectors-N.faiss``.
+
+    Readers load the vectors at once, on the same SQLite snapshot as every later query.
+    Writers hold the collection's lock and load the vectors on first use, so an ingest that
+    changes nothing never reads them.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        manifest: dict[str, Any],
+        writable: bool,
+        load_vectors: bool = True,
+        generation_floor: int = 0,
+    ) -> None:
         self.directory = directory
         self.manifest = manifest
         self.writable = writable
         self._lock_fd: int | None = None
-        self._dirty = False
+        self._dirty = False  # an SQLite transaction is open
+        self._index_dirty = False  # the vectors changed since the last commit
+        self._index: Any = None
+        self._load_vectors = load_vectors
+        # The first commit makes generation floor + 1: a rebuilt collection never reuses a
+        # generation number of the one it replaces, so a reader caught by the swap notices.
+        self._generation_floor = generation_floor
         if writable:
             self._lock()
-        self.db = sqlite3.connect(directory / DATABASE, isolation_level=None, timeout=30)
-        self.db.row_factory = sqlite3.Row
+        self.db: sqlite3.Connection = None  # type: ignore[assignment]
         try:
-            self.db.execute("PRAGMA foreign_keys = ON")
+            self._connect()
             if writable:
                 self.db.execute("PRAGMA journal_mode = WAL")
                 self.db.executescript(_SCHEMA)
-            self.index = self._load_index()
+                self._upgrade()
+                self._remove_stale(keep=self.generation or None)
+            elif load_vectors:
+                self._index = self._load_index()
+            else:
+                self._begin_snapshot()
         except sqlite3.DatabaseError as e:
             self.close()
             raise IncompatibleCollectionError(
@@ -212,40 +384,73 @@ class FaissStore:
     # -- opening -----------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, directory: Path, manifest: dict[str, Any]) -> FaissStore:
+    def create(
+        cls, directory: Path, manifest: dict[str, Any], generation_floor: int = 0
+    ) -> FaissStore:
         """Make a new, empty collection folder and open it for writing."""
         directory.mkdir(parents=True, exist_ok=True)
         _write_atomic(directory / MANIFEST, json.dumps(manifest, indent=2).encode() + b"\n")
-        return cls(directory, manifest, writable=True)
+        return cls(directory, manifest, writable=True, generation_floor=generation_floor)
 
     @classmethod
-    def open(cls, directory: Path, writable: bool = False) -> FaissStore:
-        """Open an existing collection; writers take the collection's lock."""
-        return cls(directory, read_manifest(directory), writable=writable)
+    def open(cls, directory: Path, writable: bool = False, load_vectors: bool = True) -> FaissStore:
+        """Open an existing collection; writers take the collection's lock.
+
+        ``load_vectors=False`` opens a reader for metadata only (counts, documents).
+        """
+        return cls(directory, read_manifest(directory), writable, load_vectors)
+
+    def _connect(self) -> None:
+        self.db = sqlite3.connect(self.directory / DATABASE, isolation_level=None, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA foreign_keys = ON")
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(documents)")}
+        self._has_origin = all(name in columns for name, _ in _ORIGIN_COLUMNS)
+
+    def _upgrade(self) -> None:
+        """Bring a version-1 collection to the current format (new columns, then manifest)."""
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(documents)")}
+        self._has_origin = all(name in columns for name, _ in _ORIGIN_COLUMNS)
+        if not self._has_origin:
+            for name, kind in _ORIGIN_COLUMNS:
+                with contextlib.suppress(sqlite3.OperationalError):  # already there
+                    self.db.execute(f"ALTER TABLE documents ADD COLUMN {name} {kind}")
+            self._has_origin = True
+        if self.manifest.get("format_version") != FORMAT_VERSION:
+            self.manifest["format_version"] = FORMAT_VERSION
+            data = json.dumps(self.manifest, indent=2).encode() + b"\n"
+            _write_atomic(self.directory / MANIFEST, data)
+
+    def _begin_snapshot(self) -> None:
+        # One read snapshot for the generation, the chunk count and every later query, so a
+        # writer committing meanwhile cannot mix two generations.
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+        self.db.execute("BEGIN")
 
     def _lock(self) -> None:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - no advisory locks on this platform
-            return
-        fd = os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            os.close(fd)
-            raise CollectionBusyError(
-                f"collection {self.directory.name!r} is being written by another ragcli process",
-                "wait for that ingest to finish, then run this one again",
-            ) from e
-        self._lock_fd = fd
+        self._lock_fd = lock_collection(self.directory)
 
     @property
     def generation(self) -> int:
         row = self.db.execute("SELECT value FROM state WHERE key = 'generation'").fetchone()
         return int(row[0]) if row else 0
 
+    def _state(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
     def _vectors_path(self, generation: int) -> Path:
         return self.directory / f"vectors-{generation}.faiss"
+
+    @property
+    def index(self) -> Any:
+        """The FAISS index of the committed generation plus this writer's pending changes."""
+        if self._index is None:
+            if not self.writable and not self._load_vectors:
+                raise RuntimeError("collection opened without its vectors")
+            self._index = self._load_index()
+        return self._index
 
     def _load_index(self) -> Any:
         import faiss
@@ -253,23 +458,19 @@ class FaissStore:
         attempts = 5
         for attempt in range(attempts):
             if not self.writable:
-                # One read snapshot for the generation, the chunk count and every later query,
-                # so a writer committing meanwhile cannot mix two generations.
-                if self.db.in_transaction:
-                    self.db.execute("COMMIT")
-                self.db.execute("BEGIN")
+                self._begin_snapshot()
             generation = self.generation
             if generation == 0:
-                if self.writable:
-                    self._remove_stale(keep=None)
-                dimension = int(self.manifest["embedder"]["dimension"])
-                return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+                return _flat_index(int(self.manifest["embedder"]["dimension"]))
             path = self._vectors_path(generation)
             try:
                 index = faiss.read_index(str(path))
             except RuntimeError:
                 if not path.exists() and not self.writable and attempt < attempts - 1:
-                    continue  # a writer committed a newer generation and removed this one
+                    # A writer committed a newer generation and removed this one, or a
+                    # rebuild swapped the folder: start again from what is there now.
+                    self._reconnect()
+                    continue
                 problem = "cannot read" if path.exists() else "missing"
                 raise IncompatibleCollectionError(
                     f"damaged collection {self.directory.name!r}: {path.name} {problem}",
@@ -282,10 +483,14 @@ class FaissStore:
                     f"{count} chunks",
                     "re-ingest into a new collection (-c NAME)",
                 )
-            if self.writable:
-                self._remove_stale(keep=generation)
+            _tune(index)
             return index
         raise IncompatibleCollectionError(f"collection {self.directory.name!r} keeps changing")
+
+    def _reconnect(self) -> None:
+        self.db.close()
+        self.manifest = read_manifest(self.directory)
+        self._connect()
 
     def _remove_stale(self, keep: int | None) -> None:
         """Delete vector files left by an ingest that died before its commit."""
@@ -295,17 +500,75 @@ class FaissStore:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def _columns(self) -> str:
+        extra = "root, origin" if self._has_origin else "NULL AS root, NULL AS origin"
+        return f"{_DOCUMENT_COLUMNS}, {extra}"
+
     def documents_of_file(self, file: str) -> list[StoredDocument]:
         rows = self.db.execute(
-            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE file = ? ORDER BY id", (file,)
+            f"SELECT {self._columns()} FROM documents WHERE file = ? ORDER BY id", (file,)
         ).fetchall()
         return [StoredDocument(**dict(r)) for r in rows]
 
     def documents(self) -> list[StoredDocument]:
         rows = self.db.execute(
-            f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY source"
+            f"SELECT {self._columns()} FROM documents ORDER BY source"
         ).fetchall()
         return [StoredDocument(**dict(r)) for r in rows]
+
+    def documents_from_folder(self, folder: str) -> list[StoredDocument]:
+        """Documents found under ``folder`` (or a folder inside it) by an ingest of a folder."""
+        if not self._has_origin:
+            return []
+        prefix = folder.rstrip("/") + "/"
+        rows = self.db.execute(
+            f"SELECT {self._columns()} FROM documents WHERE substr(origin, 1, ?) = ? ORDER BY id",
+            (len(prefix), prefix),
+        ).fetchall()
+        return [StoredDocument(**dict(r)) for r in rows]
+
+    def ingest_arguments(self) -> list[str]:
+        """What to read again to rebuild the collection: its folders, then its loose files."""
+        roots = "root" if self._has_origin else "NULL"
+        folders = [
+            r[0]
+            for r in self.db.execute(
+                f"SELECT DISTINCT {roots} FROM documents WHERE {roots} IS NOT NULL ORDER BY 1"
+            )
+        ]
+        files = [
+            r[0]
+            for r in self.db.execute(
+                f"SELECT DISTINCT file FROM documents WHERE {roots} IS NULL ORDER BY 1"
+            )
+        ]
+        return folders + files
+
+    def document_details(self) -> list[dict[str, Any]]:
+        """Every document with its size, chunk count and when it was ingested, by source."""
+        rows = self.db.execute(
+            "SELECT source, path, file, doc_id, format, title, chunks, size, mtime, ingested_at "
+            "FROM documents ORDER BY source"
+        )
+        return [dict(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Documents, distinct files and chunks, from the metadata alone."""
+        documents, files = self.db.execute(
+            "SELECT count(*), count(DISTINCT file) FROM documents"
+        ).fetchone()
+        chunks = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return {"documents": documents, "files": files, "chunks": chunks}
+
+    @property
+    def updated_at(self) -> float | None:
+        """When the last commit happened (seconds since the epoch), or None before it."""
+        value = self._state("updated_at")
+        return float(value) if value is not None else None
+
+    def disk_bytes(self) -> int:
+        """Bytes the collection's folder takes on disk."""
+        return sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
 
     @property
     def chunk_count(self) -> int:
@@ -328,19 +591,42 @@ class FaissStore:
         import faiss
         import numpy as np
 
-        if self.index.ntotal == 0 or k < 1:
+        index = self.index
+        if index.ntotal == 0 or k < 1:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        params = None
+        if query.shape[1] != index.d:
+            raise IncompatibleCollectionError(
+                f"collection {self.directory.name!r} holds {index.d}-dimensional vectors, "
+                f"the query has {query.shape[1]}",
+                "it was rebuilt with another embedder meanwhile: run the command again",
+            )
+        params: Any = None
         if source_glob is not None:
-            allowed = self._ids_matching(source_glob)
-            if not allowed:
+            allowed = np.asarray(self._ids_matching(source_glob), dtype=np.int64)
+            if not len(allowed):
                 return []
-            selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-            params = faiss.SearchParameters()
-            params.sel = selector
-        scores, ids = self.index.search(query, min(k, self.index.ntotal), params=params)
+            approximate = _is_approximate(index)
+            if approximate and len(allowed) <= EXACT_FILTER_LIMIT:
+                return self._exact(query[0], allowed, k)
+            if approximate:
+                params = faiss.SearchParametersIVF()
+                # The allowed chunks are spread thinly over the lists: probe more of them.
+                wider = index.nprobe * math.ceil(index.ntotal / len(allowed))
+                params.nprobe = min(index.nlist, wider)
+            else:
+                params = faiss.SearchParameters()
+            params.sel = faiss.IDSelectorBatch(allowed)
+        scores, ids = index.search(query, min(k, index.ntotal), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def _exact(self, query: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best of some chunks, every one scored."""
+        import numpy as np
+
+        scores = self.index.reconstruct_batch(ids) @ query
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(int(ids[i]), float(scores[i])) for i in best]
 
     def lexical(
         self, terms: Sequence[str], k: int, source_glob: str | None = None
@@ -367,7 +653,9 @@ class FaissStore:
         """The stored vectors of some chunks, one row each."""
         import numpy as np
 
-        return np.stack([self.index.reconstruct(int(i)) for i in ids])
+        if not len(ids):
+            return np.zeros((0, self.index.d), dtype=np.float32)
+        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
     def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
         """Hits for (chunk id, score) pairs, in the given order."""
@@ -420,16 +708,33 @@ class FaissStore:
             self.db.execute("BEGIN IMMEDIATE")
             self._dirty = True
 
-    def add(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+    def add(
+        self,
+        document: Document,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        root: str | None = None,
+        origin: str | None = None,
+    ) -> None:
         """Record a document with its chunks and their vectors (pending until ``save``)."""
-        import numpy as np
-
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
+        document_id = self.add_document(document, len(chunks), root, origin)
+        self.add_chunks(document_id, chunks, vectors)
+
+    def add_document(
+        self,
+        document: Document,
+        chunk_count: int,
+        root: str | None = None,
+        origin: str | None = None,
+    ) -> int:
+        """Record a document whose ``chunk_count`` chunks follow through ``add_chunks``."""
         self._begin()
         cursor = self.db.execute(
             "INSERT INTO documents (path, file, doc_id, source, format, title, sha256, size, "
-            "mtime, chunks, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "mtime, chunks, ingested_at, root, origin) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 document.key,
                 str(document.path),
@@ -440,11 +745,22 @@ class FaissStore:
                 document.sha256,
                 document.size,
                 document.mtime,
-                len(chunks),
+                chunk_count,
                 time.time(),
+                root,
+                origin,
             ),
         )
-        document_id = cursor.lastrowid
+        return int(cursor.lastrowid or 0)
+
+    def add_chunks(self, document_id: int, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Record some of a document's chunks with their vectors, in order."""
+        import numpy as np
+
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        self._begin()
+        index = self.index  # loaded (and checked against the chunk count) before rows change
         ids = []
         for c in chunks:
             cursor = self.db.execute(
@@ -464,70 +780,97 @@ class FaissStore:
             )
             ids.append(cursor.lastrowid)
         if ids:
-            self.index.add_with_ids(
+            index.add_with_ids(
                 np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
             )
+            self._index_dirty = True
 
     def touch_file(self, file: str, mtime: float) -> None:
         """Remember a new mtime for a file whose content did not change."""
         self._begin()
         self.db.execute("UPDATE documents SET mtime = ? WHERE file = ?", (mtime, file))
 
+    def set_origin(self, file: str, root: str | None, origin: str | None) -> None:
+        """Remember the folder argument (and path under it) a file was found through."""
+        self._begin()
+        self.db.execute(
+            "UPDATE documents SET root = ?, origin = ? WHERE file = ?", (root, origin, file)
+        )
+
     def delete_file(self, file: str) -> int:
         """Remove every document of a file with its chunks; returns how many chunks went."""
+        return self._delete("d.file = ?", (file,))
+
+    def delete_documents(self, keys: Iterable[str]) -> int:
+        """Remove documents by key (their path, or ``file#id``); returns how many chunks went."""
+        return sum(self._delete("d.path = ?", (key,)) for key in keys)
+
+    def _delete(self, where: str, args: tuple[Any, ...]) -> int:
         import numpy as np
 
         self._begin()
         ids = [
             r[0]
             for r in self.db.execute(
-                "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
-                "WHERE d.file = ?",
-                (file,),
+                f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}",
+                args,
             )
         ]
         if ids:
-            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))  # loads before rows change
+            self._index_dirty = True
         # Chunks go with their documents (ON DELETE CASCADE), the lexical index by trigger.
-        self.db.execute("DELETE FROM documents WHERE file = ?", (file,))
+        self.db.execute(f"DELETE FROM documents WHERE {where.replace('d.', '')}", args)
         return len(ids)
 
     def save(self) -> None:
-        """Commit pending changes: new vectors file first, then metadata and generation at once."""
+        """Commit pending changes: new vectors file first, then metadata and generation at once.
+
+        A commit that changed metadata only (mtimes, origins) keeps the vectors file it has.
+        """
         import faiss
 
         if not self._dirty:
             return
         old = self.generation
-        new = old + 1
-        path = self._vectors_path(new)
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(self.directory)
-        self.db.execute(
-            "INSERT INTO state (key, value) VALUES ('generation', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (str(new),),
-        )
+        new = old
+        if self._index_dirty:
+            self._index = fitted_index(self._index)
+            new = max(old, self._generation_floor) + 1
+            path = self._vectors_path(new)
+            tmp = path.with_name(path.name + ".tmp")
+            faiss.write_index(self._index, str(tmp))
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(self.directory)
+            self.db.execute(
+                "INSERT INTO state (key, value) VALUES ('generation', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(new),),
+            )
         self.db.execute(
             "INSERT INTO state (key, value) VALUES ('updated_at', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (str(time.time()),),
         )
         self.db.execute("COMMIT")
-        self._dirty = False
-        if old:
+        self._dirty = self._index_dirty = False
+        if old and new != old:
             self._vectors_path(old).unlink(missing_ok=True)
 
     def rollback(self) -> None:
-        """Drop pending changes and reload the last committed vectors."""
+        """Drop pending changes; the committed vectors are loaded again when next needed."""
         if self._dirty:
             self.db.execute("ROLLBACK")
             self._dirty = False
-            self.index = self._load_index()
+        if self._index_dirty:
+            self._index = None
+            self._index_dirty = False
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (before the folder is moved)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         if getattr(self, "db", None) is not None:
@@ -537,6 +880,7 @@ class FaissStore:
             self._dirty = False
             self.db.close()
             self.db = None  # type: ignore[assignment]
+        self._index = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -549,10 +893,88 @@ class FaissStore:
 
 
 @contextlib.contextmanager
-def opened(directory: Path, writable: bool = False) -> Iterator[FaissStore]:
+def opened(
+    directory: Path, writable: bool = False, load_vectors: bool = True
+) -> Iterator[FaissStore]:
     """Open a collection for the length of a ``with`` block."""
-    store = FaissStore.open(directory, writable=writable)
+    store = FaissStore.open(directory, writable=writable, load_vectors=load_vectors)
     try:
         yield store
     finally:
         store.close()
+
+
+# -- replacing and removing whole collections --------------------------------------------------
+
+
+def staging_dir(directory: Path) -> Path:
+    """Where ``ingest --rebuild`` builds the collection that replaces ``directory``."""
+    return directory.with_name(f".{directory.name}.rebuild")
+
+
+def _retired_dir(directory: Path) -> Path:
+    return directory.with_name(f".{directory.name}.old")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one step (Linux ``renameat2(RENAME_EXCHANGE)``)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def replace_collection(new: Path, current: Path) -> None:
+    """Put the collection built in ``new`` in the place of ``current``, then delete the old one.
+
+    Readers see the old collection or the new one: the two folders trade places in one
+    rename where the system allows it. Elsewhere the old folder is renamed away first; a
+    crash between the two renames is finished by ``recover_collection``.
+    """
+    if _exchange(new, current):
+        _fsync_dir(current.parent)
+        shutil.rmtree(new, ignore_errors=True)
+        return
+    retired = _retired_dir(current)
+    shutil.rmtree(retired, ignore_errors=True)
+    os.rename(current, retired)
+    os.rename(new, current)
+    _fsync_dir(current.parent)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def recover_collection(directory: Path) -> None:
+    """Finish a replacement that a crash cut between its two renames (see above)."""
+    retired = _retired_dir(directory)
+    if directory.exists() or not retired.exists():
+        return
+    staged = staging_dir(directory)
+    if (staged / MANIFEST).exists():
+        os.rename(staged, directory)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.rename(retired, directory)
+
+
+def discard_staging(directory: Path) -> None:
+    """Delete what a rebuild that died left behind (the caller holds the collection's lock)."""
+    shutil.rmtree(staging_dir(directory), ignore_errors=True)
+
+
+def drop_collection(directory: Path) -> None:
+    """Delete a collection, unless a writer holds it: renamed away first, so never half there."""
+    fd = lock_collection(directory)
+    doomed = directory.with_name(f".{directory.name}.drop-{os.getpid()}")
+    try:
+        os.rename(directory, doomed)
+        _fsync_dir(directory.parent)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    discard_staging(directory)
+    shutil.rmtree(doomed, ignore_errors=True)

@@ -20,7 +20,7 @@ ASK = {
     "unknown_markers", "sentences", "passages", "dropped", "evidence", "collection", "models",
     "tokens", "timings",
 }  # fmt: skip
-SENTENCE = {"text", "markers", "support", "missing", "supported"}
+SENTENCE = {"text", "markers", "support", "missing", "supported", "backed_by"}
 ASK_TIMINGS = {
     "embedder_load_s", "retrieve_s", "generator_load_s", "prompt_tokens", "first_token_s",
     "generate_s", "decode_tokens_per_s",

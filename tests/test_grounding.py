@@ -68,3 +68,14 @@ def test_marker_filter_drops_markers_that_point_nowhere_while_streaming() -> Non
     f = MarkerFilter(passages=2)
     text = "".join(f.feed(p) for p in pieces) + f.flush()
     assert text == "Tobiah Marsk [1] founded it . Also [1] and [x] ok ["
+
+
+def test_question_words_are_not_claims_and_miscitations_show() -> None:
+    question = "How long does the ferry crossing take?"
+    check = check_answer("The ferry crossing takes 47 minutes [1].", PASSAGES, question)
+    (sentence,) = check.sentences
+    assert sentence.claims == 2  # "47", "minutes": the rest restates the question
+    assert not sentence.supported and sentence.backed_by == [2]
+    assert check.supported  # the claim is in the passages, under the wrong marker
+    restated = check_answer("The ferry crossing takes [2].", PASSAGES, question)
+    assert not restated.supported  # nothing said beyond the question

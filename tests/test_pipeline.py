@@ -113,10 +113,10 @@ def test_interrupted_ingest_keeps_committed_state(
     pipeline.ingest(settings, [str(corpus / "alpha.txt")])
     real_load = pipeline.load_documents
 
-    def load_then_interrupt(path: Path, source: str, doc_id: str):
+    def load_then_interrupt(path: Path, source: str, doc_id: str, *args):
         if path.name == "gamma.rst":
             raise KeyboardInterrupt
-        return real_load(path, source, doc_id)
+        return real_load(path, source, doc_id, *args)
 
     monkeypatch.setattr(pipeline, "load_documents", load_then_interrupt)
     with pytest.raises(pipeline.IngestInterrupted) as info:

@@ -1,0 +1,268 @@
+"""Collections as a whole: status, the documents held, removing some, listing and dropping.
+
+Each function opens the collection for as long as it needs and returns a record that knows how
+to become JSON; ``cli.py`` only renders them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ragcli.config import Settings
+from ragcli.errors import RagcliError
+from ragcli.store import (
+    MANIFEST,
+    StoredDocument,
+    describe_index,
+    drop_collection,
+    opened,
+    read_manifest,
+    recover_collection,
+)
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+@dataclass
+class CollectionStatus:
+    """What ``ragcli status`` shows of one collection."""
+
+    collection: str
+    path: str
+    format_version: int
+    embedder: dict[str, Any]
+    chunking: dict[str, Any]
+    documents: int
+    files: int
+    chunks: int
+    index: dict[str, Any]
+    disk_bytes: int
+    updated_at: float | None
+    created_at: str | None
+    generation: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "path": self.path,
+            "format_version": self.format_version,
+            "embedder": self.embedder,
+            "chunking": self.chunking,
+            "documents": self.documents,
+            "files": self.files,
+            "chunks": self.chunks,
+            "index": self.index,
+            "disk_bytes": self.disk_bytes,
+            "updated_at": _iso(self.updated_at),
+            "created_at": self.created_at,
+            "generation": self.generation,
+        }
+
+
+def collection_status(settings: Settings) -> CollectionStatus:
+    """Counts, settings, index kind and size of a collection; its vectors are checked too."""
+    directory = settings.collection_dir
+    recover_collection(directory)
+    with opened(directory) as store:  # loading the vectors checks them against the chunks
+        counts = store.counts()
+        manifest = store.manifest
+        return CollectionStatus(
+            collection=settings.collection,
+            path=str(directory),
+            format_version=int(manifest.get("format_version", 0)),
+            embedder=dict(manifest.get("embedder", {})),
+            chunking=dict(manifest.get("chunking", {})),
+            documents=counts["documents"],
+            files=counts["files"],
+            chunks=store.chunk_count,
+            index=describe_index(store.index),
+            disk_bytes=store.disk_bytes(),
+            updated_at=store.updated_at,
+            created_at=manifest.get("created_at"),
+            generation=store.generation,
+        )
+
+
+@dataclass
+class DocumentList:
+    """What ``ragcli list`` shows: every document with its chunk count."""
+
+    collection: str
+    documents: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "documents": [
+                {
+                    "source": d["source"],
+                    "path": d["path"],
+                    "format": d["format"],
+                    "title": d["title"],
+                    "chunks": d["chunks"],
+                    "size": d["size"],
+                    "modified_at": _iso(d["mtime"]),
+                    "ingested_at": _iso(d["ingested_at"]),
+                }
+                for d in self.documents
+            ],
+        }
+
+
+def list_documents(settings: Settings) -> DocumentList:
+    """The collection's documents, by source."""
+    with opened(settings.collection_dir, load_vectors=False) as store:
+        return DocumentList(settings.collection, store.document_details())
+
+
+@dataclass
+class RemoveReport:
+    """What ``ragcli remove`` took out, and which arguments matched nothing."""
+
+    collection: str
+    removed: list[str] = field(default_factory=list)
+    chunks_removed: int = 0
+    not_found: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "removed": self.removed,
+            "chunks_removed": self.chunks_removed,
+            "not_found": self.not_found,
+        }
+
+
+def _matches(target: str, documents: list[StoredDocument]) -> list[StoredDocument]:
+    """Documents a ``remove`` argument names: as shown, as a path, or a folder above them."""
+    exact = [d for d in documents if target in (d.source, d.path)]
+    if exact:
+        return exact
+    path = Path(target).expanduser()
+    resolved = str(path.resolve()) if path.exists() else str(path.absolute())
+    folder = resolved.rstrip("/") + "/"
+    return [
+        d
+        for d in documents
+        if d.file == resolved
+        or d.file.startswith(folder)
+        or d.source.startswith(target.rstrip("/") + "/")
+    ]
+
+
+def remove_documents(settings: Settings, targets: list[str]) -> RemoveReport:
+    """Remove documents by source as shown, path as ingested (file or folder), in one commit."""
+    report = RemoveReport(settings.collection)
+    directory = settings.collection_dir
+    recover_collection(directory)
+    with opened(directory, writable=True) as store:
+        documents = store.documents()
+        chosen: dict[str, StoredDocument] = {}
+        for target in targets:
+            matched = _matches(target, documents)
+            if not matched:
+                report.not_found.append(target)
+            chosen.update((d.path, d) for d in matched)
+        for document in sorted(chosen.values(), key=lambda d: d.source):
+            report.chunks_removed += store.delete_documents([document.path])
+            report.removed.append(document.source)
+        store.save()
+    return report
+
+
+@dataclass
+class CollectionSummary:
+    """One line of ``ragcli collections``."""
+
+    name: str
+    documents: int | None = None
+    chunks: int | None = None
+    embedder: str | None = None
+    disk_bytes: int | None = None
+    updated_at: float | None = None
+    problem: str | None = None  # why the collection cannot be read
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "embedder": self.embedder,
+            "disk_bytes": self.disk_bytes,
+            "updated_at": _iso(self.updated_at),
+            "problem": self.problem,
+        }
+
+
+def list_collections(settings: Settings) -> list[CollectionSummary]:
+    """Every collection under ``$RAGCLI_HOME/collections``, from metadata (vectors not read)."""
+    root = settings.home / "collections"
+    if not root.is_dir():
+        return []
+    for retired in root.glob(".*.old"):  # a replacement cut short: finish it first
+        recover_collection(root / retired.name[1 : -len(".old")])
+    summaries = []
+    for directory in sorted(p for p in root.iterdir() if p.is_dir()):
+        if directory.name.startswith("."):
+            continue  # a rebuild or a drop in progress
+        summary = CollectionSummary(directory.name)
+        try:
+            with opened(directory, load_vectors=False) as store:
+                counts = store.counts()
+                summary.documents, summary.chunks = counts["documents"], counts["chunks"]
+                summary.embedder = store.manifest["embedder"]["name"]
+                summary.disk_bytes = store.disk_bytes()
+                summary.updated_at = store.updated_at
+        except RagcliError as e:
+            summary.problem = e.message
+        summaries.append(summary)
+    return summaries
+
+
+@dataclass
+class DropReport:
+    """What ``ragcli collections drop`` deleted."""
+
+    collection: str
+    documents: int
+    chunks: int
+    disk_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dropped": self.collection,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "disk_bytes": self.disk_bytes,
+        }
+
+
+def describe_for_drop(settings: Settings) -> DropReport:
+    """What dropping the collection would delete (for the confirmation question)."""
+    directory = settings.collection_dir
+    recover_collection(directory)
+    if not (directory / MANIFEST).exists():
+        read_manifest(directory)  # "does not exist", or "not a ragcli collection"
+    try:
+        with opened(directory, load_vectors=False) as store:
+            counts = store.counts()
+            return DropReport(
+                settings.collection, counts["documents"], counts["chunks"], store.disk_bytes()
+            )
+    except RagcliError:  # a damaged collection can still be dropped
+        size = sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
+        return DropReport(settings.collection, 0, 0, size)
+
+
+def drop(settings: Settings) -> DropReport:
+    """Delete the collection (refused while an ingest writes it)."""
+    report = describe_for_drop(settings)
+    drop_collection(settings.collection_dir)
+    return report

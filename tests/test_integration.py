@@ -118,10 +118,28 @@ def test_ask_answers_with_the_fact_and_cites_the_source(
         answer = pipeline.ask(settings, question["question"])
         has_fact = question["answer"].lower() in answer.text.lower()
         cites = any(_matches(c.hit.source, c.hit.page, question) for c in answer.citations)
-        if has_fact and cites:
+        if has_fact and cites and not answer.abstained:
             good.append(qid)
-        print(qid, has_fact, cites, answer.text)
+        print(qid, has_fact, cites, answer.abstain_reason, answer.text)
     assert len(good) >= 3, good
+
+
+@pytest.mark.usefixtures("use_sample")
+def test_ask_withholds_answers_the_corpus_does_not_hold(
+    generator: Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "Generator", lambda *args, **kwargs: generator)
+    settings = load_settings(max_tokens=64)
+    unanswerable = [q for q in QUESTIONS if not q["answerable"]]
+    withheld = []
+    for question in unanswerable:
+        answer = pipeline.ask(settings, question["question"])
+        print(question["id"], answer.abstain_reason, answer.text)
+        if answer.abstained:
+            withheld.append(question["id"])
+    # Measured: 4 of 6 (the off-topic one by retrieval or the model, invented facts by the
+    # grounding check); two answers made of true but irrelevant statements get through.
+    assert len(withheld) >= 4, withheld
 
 
 @pytest.mark.usefixtures("use_sample")

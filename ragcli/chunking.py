@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ragcli.models import Block, Chunk, Document
@@ -16,6 +16,10 @@ _SENTENCE_END = re.compile(
     r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n(?=\s*[-*+•]\s|\s*\d+[.)]\s)"
 )
 _WS = re.compile(r"\s+")
+# Packing counts a text as at least one token per this many characters. Real text has 4-5;
+# a run the tokenizer reads as one unknown token (base64, a minified line) would otherwise
+# make a chunk of megabytes that the embedder sees as "[UNK]".
+MAX_CHARS_PER_TOKEN = 16
 
 
 @dataclass
@@ -62,26 +66,60 @@ def _units_of(block: Block) -> list[tuple[str, int | None, int | None]]:
 
 
 def _split_long(unit: _Unit, limit: int, count: TokenCounter) -> list[_Unit]:
-    """Cut a unit longer than ``limit`` tokens at word boundaries."""
+    """Cut a unit longer than ``limit`` tokens at word boundaries, filling pieces to the limit.
+
+    A unit of more than ``_COUNT_BATCH`` words (a megabyte on one line) is first grouped into
+    windows of about a tenth of the limit, judged by length, and only the windows are counted:
+    thousands of counts instead of a million, for pieces filled to within a window.
+    """
     words = unit.text.split(" ")
-    costs = count(words)
+    if len(words) > _COUNT_BATCH:
+        words = _windows(unit.text, words, limit, count)
     pieces: list[_Unit] = []
     current: list[str] = []
     total = 0
-    for word, cost in zip(words, costs):
-        cost = max(cost, 1)
-        if current and (total + cost > limit or cost > limit):
+    for text, cost in _atoms(words, limit, count):
+        if current and total + cost > limit:
             pieces.append(_piece(unit, current, total, first=not pieces))
             current, total = [], 0
-        if cost > limit:  # a single "word" longer than the limit (a URL, a hash, base64)
-            for part, part_cost in _cut_word(word, cost, limit, count):
-                pieces.append(_piece(unit, [part], part_cost, first=not pieces))
-            continue
-        current.append(word)
+        current.append(text)
         total += cost
     if current:
         pieces.append(_piece(unit, current, total, first=not pieces))
     return pieces
+
+
+def _windows(text: str, words: list[str], limit: int, count: TokenCounter) -> list[str]:
+    """The words joined into runs of about a tenth of ``limit`` tokens, judged by length."""
+    sample = text[:20_000]
+    per_token = len(sample) / _cost(sample, count([sample])[0])
+    budget = max(1, int(limit * per_token / 10))  # characters per window
+    windows: list[str] = []
+    current: list[str] = []
+    size = 0
+    for word in words:
+        if current and size + len(word) > budget:
+            windows.append(" ".join(current))
+            current, size = [], 0
+        current.append(word)
+        size += len(word) + 1
+    if current:
+        windows.append(" ".join(current))
+    return windows
+
+
+def _atoms(words: list[str], limit: int, count: TokenCounter) -> Iterator[tuple[str, int]]:
+    """(text, packing cost) of each word or window in order, none of them over ``limit``."""
+    for start in range(0, len(words), _COUNT_BATCH):
+        batch = words[start : start + _COUNT_BATCH]
+        for word, tokens in zip(batch, count(batch)):
+            cost = _cost(word, tokens)
+            if cost <= limit:
+                yield word, cost
+            elif " " in word:  # a window that came out too long: its words one by one
+                yield from _atoms(word.split(" "), limit, count)
+            else:  # a single "word" longer than the limit (a URL, a hash, base64)
+                yield from _cut_word(word, cost, limit, count)
 
 
 def _cut_word(word: str, cost: int, limit: int, count: TokenCounter) -> list[tuple[str, int]]:
@@ -90,11 +128,38 @@ def _cut_word(word: str, cost: int, limit: int, count: TokenCounter) -> list[tup
     parts = [word[i : i + step] for i in range(0, len(word), step)]
     cut: list[tuple[str, int]] = []
     for part, part_cost in zip(parts, count(parts)):
+        part_cost = _cost(part, part_cost)
         if part_cost > limit and len(part) > 1:
             cut += _cut_word(part, part_cost, limit, count)
         else:
-            cut.append((part, max(part_cost, 1)))
+            cut.append((part, part_cost))
     return cut
+
+
+_COUNT_BATCH = 4096  # texts per call of the token counter, so its output stays small
+
+
+def _count_all(texts: list[str], limit: int, count: TokenCounter) -> list[int]:
+    """Packing costs of many texts, counted in batches.
+
+    A text longer than ``limit * MAX_CHARS_PER_TOKEN`` characters is not counted: it is
+    marked over the limit, and ``_split_long`` counts its pieces instead.
+    """
+    longest = limit * MAX_CHARS_PER_TOKEN
+    costs: list[int] = []
+    for start in range(0, len(texts), _COUNT_BATCH):
+        batch = texts[start : start + _COUNT_BATCH]
+        counted = iter(count([t for t in batch if len(t) <= longest]))
+        costs += [
+            _cost(t, next(counted)) if len(t) <= longest else max(_cost(t, 0), limit + 1)
+            for t in batch
+        ]
+    return costs
+
+
+def _cost(text: str, tokens: int) -> int:
+    """Tokens a text counts for when packing: at least 1, and 1 per MAX_CHARS_PER_TOKEN."""
+    return max(tokens, 1, len(text) // MAX_CHARS_PER_TOKEN)
 
 
 def _piece(unit: _Unit, words: list[str], tokens: int, first: bool) -> _Unit:
@@ -115,7 +180,7 @@ def _make_units(blocks: Sequence[Block], limit: int, count: TokenCounter) -> lis
     for block in blocks:
         for i, (text, first, last) in enumerate(_units_of(block)):
             raw.append((block, text, first, last, i == 0))
-    costs = count([r[1] for r in raw]) if raw else []
+    costs = _count_all([r[1] for r in raw], limit, count)
     units: list[_Unit] = []
     for (block, text, first, last, para), cost in zip(raw, costs):
         unit = _Unit(text, cost, block.page, first, last, block.heading, para, block.is_heading)
@@ -138,12 +203,16 @@ def _pack(units: list[_Unit], size: int, overlap: int) -> list[list[_Unit]]:
             if cut:
                 chunks.append(current[:cut])
                 current = current[cut:]
+                total = sum(u.tokens for u in current)
+                if total + unit.tokens > size:  # the rest of the paragraph is a chunk of its own
+                    chunks.append(current)
+                    current, total = [], 0
             else:
                 chunks.append(current)
                 current = _overlap_tail(current, overlap)
-            total = sum(u.tokens for u in current)
-            while current and total + unit.tokens > size:  # carried tail leaves no room
-                total -= current.pop(0).tokens
+                total = sum(u.tokens for u in current)
+                while current and total + unit.tokens > size:  # carried tail leaves no room
+                    total -= current.pop(0).tokens
         current.append(unit)
         total += unit.tokens
     if current:
@@ -163,7 +232,11 @@ def _pack_section(
     cost = count([heading])[0] + 1 if heading else 0
     if not heading or cost > size // 2:
         return _pack(section, size, overlap)
-    groups = _pack(section, size - cost, overlap)
+    budget = size - cost
+    fitted = [
+        p for u in section for p in (_split_long(u, budget, count) if u.tokens > budget else [u])
+    ]
+    groups = _pack(fitted, budget, overlap)
     for group in groups:
         if not group[0].is_heading:
             group.insert(0, _Unit(heading, cost, group[0].page, None, None, heading, True, True))
@@ -237,7 +310,11 @@ def split_document(
         groups += _pack_section(section, size, overlap, count_tokens)
 
     texts = [_join(g) for g in groups]
-    exact = count_tokens(texts) if texts else []
+    exact = [
+        n
+        for start in range(0, len(texts), _COUNT_BATCH)
+        for n in count_tokens(texts[start : start + _COUNT_BATCH])
+    ]
     chunks: list[Chunk] = []
     for group, text, n_tokens in zip(groups, texts, exact):
         if max_tokens and n_tokens > max_tokens and len(group) > 1:

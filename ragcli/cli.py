@@ -732,6 +732,11 @@ def collections(context: typer.Context, json_: Json = False, debug: Debug = Fals
         console.render_collections(manage.list_collections(_settings()), json_)
 
 
+def _interactive() -> bool:
+    """Whether a question can be asked: stdin is a terminal."""
+    return sys.stdin.isatty()
+
+
 @collections_app.command("drop")
 def collections_drop(
     name: Annotated[str, typer.Argument(help="The collection to delete.")],
@@ -748,7 +753,7 @@ def collections_drop(
         settings = _settings(collection=name)
         if not yes:
             planned = manage.describe_for_drop(settings)
-            if not sys.stdin.isatty():
+            if not _interactive():
                 raise UsageError(
                     f"dropping collection {name!r} needs confirmation",
                     "pass --yes to drop it without a question",

@@ -56,6 +56,7 @@ from ragcli.store import (
     StoredDocument,
     discard_staging,
     make_manifest,
+    new_collection_dir,
     read_manifest,
     recover_collection,
     replace_collection,
@@ -332,7 +333,7 @@ def _update(
         )
     else:
         embedder, manifest = _new_collection(settings, None)
-        store = FaissStore.create(directory, manifest)
+        store = FaissStore.create(new_collection_dir(directory), manifest, publish_to=directory)
     try:
         gone = _prunable(store, found) if prune else []
         _ingest_into(store, embedder, found.inputs, report, events, settings, gone)
@@ -348,7 +349,7 @@ def _update(
         empty = store.generation == 0
         store.close()
         if not exists and empty:
-            shutil.rmtree(directory, ignore_errors=True)
+            shutil.rmtree(store.directory, ignore_errors=True)  # still the staging folder
     if not (report.added or report.updated or report.unchanged or report.removed):
         raise _nothing_ingested(report)
 

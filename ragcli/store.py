@@ -345,11 +345,13 @@ class FaissStore:
         writable: bool,
         load_vectors: bool = True,
         generation_floor: int = 0,
+        lock_fd: int | None = None,
     ) -> None:
         self.directory = directory
         self.manifest = manifest
         self.writable = writable
-        self._lock_fd: int | None = None
+        self._lock_fd: int | None = lock_fd
+        self._publish_to: Path | None = None
         self._dirty = False  # an SQLite transaction is open
         self._index_dirty = False  # the vectors changed since the last commit
         self._index: Any = None
@@ -357,7 +359,7 @@ class FaissStore:
         # The first commit makes generation floor + 1: a rebuilt collection never reuses a
         # generation number of the one it replaces, so a reader caught by the swap notices.
         self._generation_floor = generation_floor
-        if writable:
+        if writable and lock_fd is None:
             self._lock()
         self.db: sqlite3.Connection = None  # type: ignore[assignment]
         try:
@@ -385,12 +387,33 @@ class FaissStore:
 
     @classmethod
     def create(
-        cls, directory: Path, manifest: dict[str, Any], generation_floor: int = 0
+        cls,
+        directory: Path,
+        manifest: dict[str, Any],
+        generation_floor: int = 0,
+        publish_to: Path | None = None,
     ) -> FaissStore:
-        """Make a new, empty collection folder and open it for writing."""
+        """Make a new, empty collection folder and open it for writing.
+
+        With ``publish_to``, ``directory`` is a hidden staging folder (what a writer that died
+        there left is cleared) that the first commit renames to ``publish_to``: a new
+        collection appears whole, or not at all.
+        """
         directory.mkdir(parents=True, exist_ok=True)
-        _write_atomic(directory / MANIFEST, json.dumps(manifest, indent=2).encode() + b"\n")
-        return cls(directory, manifest, writable=True, generation_floor=generation_floor)
+        fd = lock_collection(directory)
+        try:
+            if publish_to is not None:
+                for stale in directory.iterdir():
+                    if stale.name != LOCK:
+                        stale.unlink()
+            _write_atomic(directory / MANIFEST, json.dumps(manifest, indent=2).encode() + b"\n")
+            store = cls(directory, manifest, True, generation_floor=generation_floor, lock_fd=fd)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
+        store._publish_to = publish_to
+        return store
 
     @classmethod
     def open(cls, directory: Path, writable: bool = False, load_vectors: bool = True) -> FaissStore:
@@ -858,6 +881,10 @@ class FaissStore:
         self._dirty = self._index_dirty = False
         if old and new != old:
             self._vectors_path(old).unlink(missing_ok=True)
+        if self._publish_to is not None:
+            os.rename(self.directory, self._publish_to)
+            _fsync_dir(self._publish_to.parent)
+            self.directory, self._publish_to = self._publish_to, None
 
     def rollback(self) -> None:
         """Drop pending changes; the committed vectors are loaded again when next needed."""
@@ -905,6 +932,11 @@ def opened(
 
 
 # -- replacing and removing whole collections --------------------------------------------------
+
+
+def new_collection_dir(directory: Path) -> Path:
+    """Where a new collection is made until its first commit moves it to ``directory``."""
+    return directory.with_name(f".{directory.name}.new")
 
 
 def staging_dir(directory: Path) -> Path:

@@ -12,7 +12,7 @@ from ragcli.errors import (
     IncompatibleCollectionError,
     NothingIngestedError,
 )
-from ragcli.store import FaissStore
+from ragcli.store import FaissStore, read_manifest
 
 pytestmark = pytest.mark.usefixtures("fake_models")
 
@@ -138,3 +138,178 @@ def test_ask_cites_the_packed_passage(corpus: Path) -> None:
     assert answer.citations and answer.citations[0].marker == 1
     assert answer.citations[0].hit == answer.passages[0]
     assert answer.tokens > 0 and "first_token_s" in answer.timings
+
+
+# -- pruning, dry run, rebuild, commits ---------------------------------------------------------
+
+
+def _stored_files(settings) -> list[str]:
+    with FaissStore.open(settings.collection_dir, load_vectors=False) as store:
+        return sorted(Path(d.file).name for d in store.documents())
+
+
+def _check_consistent(settings) -> int:
+    """Vectors, chunks and lexical rows agree; returns the chunk count."""
+    with FaissStore.open(settings.collection_dir) as store:
+        chunks = store.counts()["chunks"]
+        fts = store.db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+        assert store.chunk_count == chunks == fts
+        return chunks
+
+
+def test_files_gone_from_a_folder_are_removed_on_its_next_ingest(corpus: Path) -> None:
+    settings = load_settings()
+    pipeline.ingest(settings, [str(corpus)])
+    (corpus / "sub" / "gamma.rst").unlink()
+    plan = pipeline.ingest(settings, [str(corpus)], dry_run=True)
+    assert [Path(p).name for p in plan.removed] == ["gamma.rst"] and len(plan.unchanged) == 2
+    report = pipeline.ingest(settings, [str(corpus)])
+    assert [Path(p).name for p in report.removed] == ["gamma.rst"]
+    assert report.chunks_removed >= 1 and report.to_dict()["files"]["removed"] == 1
+    assert _stored_files(settings) == ["alpha.txt", "beta.md"]
+    _check_consistent(settings)
+    hits = pipeline.search(settings, "lighthouse keeper", top_k=10).hits
+    assert not any("gamma" in h.source for h in hits)
+
+
+def test_pruning_looks_only_under_the_folder_argument(corpus: Path, tmp_path: Path) -> None:
+    settings = load_settings()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "loose.txt").write_text("A loose note about harbour cranes.\n")
+    (corpus / "sub" / ".hidden").mkdir()
+    (corpus / "sub" / ".hidden" / "secret.txt").write_text("Hidden but ingested by name.\n")
+    pipeline.ingest(settings, [str(corpus), str(other / "loose.txt")])
+    pipeline.ingest(settings, [str(corpus / "sub" / ".hidden")])  # a folder the walk skips
+    (other / "loose.txt").unlink()
+    (corpus / "alpha.txt").unlink()
+    # A file argument or a glob prunes nothing: not even the file that is gone.
+    report = pipeline.ingest(settings, [str(corpus / "*.md")])
+    assert not report.removed and "loose.txt" in _stored_files(settings)
+    # The subfolder prunes only below itself, and a file not reachable by the walk (hidden
+    # folder) but still there is kept.
+    report = pipeline.ingest(settings, [str(corpus / "sub")])
+    assert not report.removed
+    report = pipeline.ingest(settings, [str(corpus)], prune=False)
+    assert not report.removed and "alpha.txt" in _stored_files(settings)
+    report = pipeline.ingest(settings, [str(corpus)])
+    assert [Path(p).name for p in report.removed] == ["alpha.txt"]
+    assert _stored_files(settings) == ["beta.md", "gamma.rst", "loose.txt", "secret.txt"]
+
+
+def test_emptied_folder_is_pruned_and_is_not_an_error(corpus: Path) -> None:
+    settings = load_settings()
+    pipeline.ingest(settings, [str(corpus)])
+    for path in [corpus / "alpha.txt", corpus / "beta.md", corpus / "sub" / "gamma.rst"]:
+        path.unlink()
+    report = pipeline.ingest(settings, [str(corpus)])
+    assert len(report.removed) == 3 and _check_consistent(settings) == 0
+    with pytest.raises(NothingIngestedError):  # nothing left to remove or add
+        pipeline.ingest(settings, [str(corpus)])
+
+
+def test_symlinked_file_that_now_points_elsewhere_is_replaced(corpus: Path, tmp_path: Path):
+    settings = load_settings()
+    target = tmp_path / "one.txt"
+    target.write_text("The first target talks about windmills.\n")
+    (corpus / "link.txt").symlink_to(target)
+    pipeline.ingest(settings, [str(corpus)])
+    other = tmp_path / "two.txt"
+    other.write_text("The second target talks about lighthouses.\n")
+    (corpus / "link.txt").unlink()
+    (corpus / "link.txt").symlink_to(other)
+    report = pipeline.ingest(settings, [str(corpus)])
+    assert len(report.removed) == 1 and len(report.added) == 1
+    assert "one.txt" not in _stored_files(settings) and "two.txt" in _stored_files(settings)
+
+
+def test_dry_run_hashes_changed_files_and_changes_nothing(corpus: Path) -> None:
+    settings = load_settings()
+    pipeline.ingest(settings, [str(corpus)])
+    os.utime(corpus / "alpha.txt", (1, 1))  # touched, same content
+    (corpus / "beta.md").write_text("# Kettle Works\n\nNow a museum.\n")
+    (corpus / "new.txt").write_text("A new file.\n")
+    (corpus / "sub" / "gamma.rst").unlink()
+    plan = pipeline.ingest(settings, [str(corpus)], dry_run=True)
+    names = {k: sorted(Path(p).name for p in getattr(plan, k)) for k in
+             ("added", "updated", "removed", "unchanged")}  # fmt: skip
+    assert names == {
+        "added": ["new.txt"], "updated": ["beta.md"], "removed": ["gamma.rst"],
+        "unchanged": ["alpha.txt"],
+    }  # fmt: skip
+    assert _stored_files(settings) == ["alpha.txt", "beta.md", "gamma.rst"]
+
+
+def test_rebuild_reembeds_with_new_settings_and_swaps_in(corpus: Path) -> None:
+    settings = load_settings()
+    pipeline.ingest(settings, [str(corpus)])
+    before = _check_consistent(settings)
+    (corpus / "alpha.txt").unlink()
+    report = pipeline.ingest(load_settings(chunk_size=8, chunk_overlap=2), [], rebuild=True)
+    assert report.rebuilt and len(report.added) == 2 and report.chunks_removed == before
+    assert [Path(p).name for p in report.removed] == ["alpha.txt"]
+    assert read_manifest(settings.collection_dir)["chunking"] == {
+        "chunk_size": 8, "chunk_overlap": 2,
+    }  # fmt: skip
+    assert _check_consistent(settings) > before - 1
+    assert sorted(p.name for p in settings.collection_dir.parent.iterdir()) == ["default"]
+    # The folder it was rebuilt from is remembered: pruning still works.
+    (corpus / "beta.md").unlink()
+    assert len(pipeline.ingest(settings, [str(corpus)]).removed) == 1
+
+
+def test_failed_rebuild_leaves_the_collection_as_it_was(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings()
+    pipeline.ingest(settings, [str(corpus)])
+    chunks = _check_consistent(settings)
+    from .conftest import FakeEmbedder
+
+    class Failing(FakeEmbedder):
+        def embed_documents(self, texts, normalize=True):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "Embedder", Failing)
+    with pytest.raises(pipeline.IngestInterrupted, match="as it was before the rebuild"):
+        pipeline.ingest(settings, [str(corpus)], rebuild=True)
+    assert _check_consistent(settings) == chunks
+    assert sorted(p.name for p in settings.collection_dir.parent.iterdir()) == ["default"]
+
+
+def test_commit_every_zero_commits_after_each_file(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(commit_every=0)
+    generations: list[int] = []
+    real_save = FaissStore.save
+
+    def save(store: FaissStore) -> None:
+        real_save(store)
+        generations.append(store.generation)
+
+    monkeypatch.setattr(FaissStore, "save", save)
+    pipeline.ingest(settings, [str(corpus)])
+    assert generations[:3] == [1, 2, 3]  # one commit per file, then the final (no-op) one
+
+
+def test_long_file_is_embedded_a_batch_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .conftest import FakeEmbedder
+
+    sizes: list[int] = []
+
+    class Counting(FakeEmbedder):
+        def embed_documents(self, texts, normalize=True):
+            sizes.append(len(texts))
+            return super().embed_documents(texts, normalize)
+
+    monkeypatch.setattr(pipeline, "Embedder", Counting)
+    monkeypatch.setattr(pipeline, "EMBED_BATCH_CHUNKS", 16)
+    path = tmp_path / "long.txt"
+    path.write_text("\n\n".join(f"Paragraph {i} is about topic {i}." for i in range(300)))
+    settings = load_settings(chunk_size=20, chunk_overlap=0)
+    report = pipeline.ingest(settings, [str(path)])
+    assert max(sizes) <= 16 and sum(sizes) == report.chunks_added > 16
+    assert _check_consistent(settings) == report.chunks_added

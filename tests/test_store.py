@@ -1,18 +1,30 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ragcli import store as store_module
 from ragcli.errors import (
     CollectionBusyError,
     CollectionNotFoundError,
     IncompatibleCollectionError,
 )
 from ragcli.models import Block, Chunk, Document
-from ragcli.store import FaissStore, make_manifest, read_manifest
+from ragcli.store import (
+    FORMAT_VERSION,
+    FaissStore,
+    describe_index,
+    drop_collection,
+    make_manifest,
+    probes_for,
+    read_manifest,
+    recover_collection,
+    replace_collection,
+)
 
 DIM = 8
 
@@ -153,3 +165,173 @@ def test_reader_keeps_one_snapshot_while_a_writer_commits(tmp_path: Path) -> Non
     reader.close()
     with FaissStore.open(directory) as fresh:
         assert {h.source for h in fresh.search(_vectors(1, 5)[0], 10)} == {"b.txt"}
+
+
+# -- index kind, metadata-only commits, format upgrade ----------------------------------------
+
+
+def _filled(directory: Path, documents: int, per_document: int) -> list[np.ndarray]:
+    vectors = [_vectors(per_document, seed) for seed in range(documents)]
+    with FaissStore.create(directory, _manifest()) as store:
+        for number, block in enumerate(vectors):
+            store.add(_doc(f"d{number}.txt"), _chunks(per_document, f"d{number}-"), block)
+        store.save()
+    return vectors
+
+
+def test_large_collections_get_an_approximate_index_that_still_removes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "APPROXIMATE_FROM", 200)
+    directory = tmp_path / "c"
+    vectors = _filled(directory, 30, 10)  # 300 chunks
+    with FaissStore.open(directory) as reader:
+        assert describe_index(reader.index)["kind"] == "approximate"
+        assert reader.index.nprobe == probes_for(reader.index.nlist)
+        hits = reader.search(vectors[7][3], 1)
+        assert hits[0].text == "d7- text 3" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+        assert np.allclose(reader.vectors([hits[0].chunk_id]), vectors[7][3:4], atol=1e-6)
+        # A filter small enough is scored exactly: every allowed chunk can be found.
+        only = reader.dense(vectors[7][3], 50, source_glob="d2.txt")
+        assert len(only) == 10 and {reader.hits(only)[0].source} == {"d2.txt"}
+    with FaissStore.open(directory, writable=True) as writer:
+        assert writer.delete_file("/docs/d7.txt") == 10
+        writer.save()
+    with FaissStore.open(directory) as reader:
+        assert reader.chunk_count == 290
+        assert all(h.source != "d7.txt" for h in reader.search(vectors[7][3], 20))
+    with FaissStore.open(directory, writable=True) as writer:  # below half the threshold: exact
+        for number in range(8, 30):
+            writer.delete_file(f"/docs/d{number}.txt")
+        writer.save()
+    with FaissStore.open(directory) as reader:
+        assert describe_index(reader.index)["kind"] == "exact" and reader.chunk_count == 70
+
+
+def test_ivf_is_retrained_when_the_collection_has_grown_fourfold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "APPROXIMATE_FROM", 100)
+    directory = tmp_path / "c"
+    _filled(directory, 10, 13)
+    with FaissStore.open(directory) as reader:
+        first = reader.index.nlist
+    with FaissStore.open(directory, writable=True) as writer:
+        for number in range(10, 60):
+            writer.add(_doc(f"d{number}.txt"), _chunks(13, f"d{number}-"), _vectors(13, number))
+        writer.save()
+    with FaissStore.open(directory) as reader:
+        assert reader.index.nlist >= 2 * first and reader.chunk_count == 60 * 13
+
+
+def test_metadata_only_commit_keeps_the_vectors_file(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    _filled(directory, 1, 2)
+    with FaissStore.open(directory, writable=True) as writer:
+        writer.touch_file("/docs/d0.txt", 5.0)
+        writer.set_origin("/docs/d0.txt", "/docs", "/docs/d0.txt")
+        writer.save()
+        assert writer.generation == 1 and writer._index is None  # vectors never loaded
+    assert sorted(p.name for p in directory.glob("vectors-*")) == ["vectors-1.faiss"]
+    with FaissStore.open(directory) as reader:
+        (stored,) = reader.documents_of_file("/docs/d0.txt")
+        assert (stored.mtime, stored.origin) == (5.0, "/docs/d0.txt")
+        assert [d.file for d in reader.documents_from_folder("/docs")] == ["/docs/d0.txt"]
+        assert reader.documents_from_folder("/doc") == []
+
+
+def test_version_1_collection_is_read_and_upgraded_by_its_next_writer(tmp_path: Path) -> None:
+    import sqlite3
+
+    directory = tmp_path / "c"
+    _filled(directory, 2, 2)
+    db = sqlite3.connect(directory / "meta.sqlite")
+    db.execute("ALTER TABLE documents DROP COLUMN origin")
+    db.execute("ALTER TABLE documents DROP COLUMN root")
+    db.commit()
+    db.close()
+    manifest = json.loads((directory / "manifest.json").read_text())
+    (directory / "manifest.json").write_text(json.dumps({**manifest, "format_version": 1}))
+    with FaissStore.open(directory) as reader:
+        assert reader.chunk_count == 4 and reader.documents()[0].origin is None
+        assert reader.ingest_arguments() == ["/docs/d0.txt", "/docs/d1.txt"]
+    with FaissStore.open(directory, writable=True) as writer:
+        writer.set_origin("/docs/d0.txt", "/docs", "/docs/d0.txt")
+        writer.save()
+    assert read_manifest(directory)["format_version"] == FORMAT_VERSION == 2
+    with FaissStore.open(directory) as reader:
+        assert reader.ingest_arguments() == ["/docs", "/docs/d1.txt"]
+
+
+# -- whole collections: replace, recover, drop --------------------------------------------------
+
+
+def _sources(directory: Path) -> set[str]:
+    with FaissStore.open(directory) as reader:
+        return {d.source for d in reader.documents()}
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_replace_collection_swaps_whole_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
+) -> None:
+    if not exchange:  # the two-rename fallback for systems without RENAME_EXCHANGE
+        monkeypatch.setattr(store_module, "_exchange", lambda a, b: False)
+    current, new = tmp_path / "c", tmp_path / ".c.rebuild"
+    _filled(current, 1, 2)
+    with FaissStore.create(new, _manifest(), generation_floor=1) as store:
+        store.add(_doc("new.txt"), _chunks(1, "n"), _vectors(1, 9))
+        store.save()
+        assert store.generation == 2  # never a generation number the old folder used
+    reader = FaissStore.open(current)  # opened before the swap, answers from the old folder
+    replace_collection(new, current)
+    assert _sources(current) == {"new.txt"} and not new.exists()
+    assert {h.source for h in reader.search(_vectors(1, 0)[0], 5)} == {"d0.txt"}
+    reader.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
+def test_reader_opening_during_a_swap_starts_again_on_the_new_folder(tmp_path: Path) -> None:
+    current, new = tmp_path / "c", tmp_path / ".c.rebuild"
+    _filled(current, 1, 2)
+    with FaissStore.create(new, _manifest(), generation_floor=1) as store:
+        store.add(_doc("new.txt"), _chunks(3, "n"), _vectors(3, 9))
+        store.save()
+    reader = FaissStore.__new__(FaissStore)  # as if it read the old SQLite just before the swap
+    reader.directory, reader.manifest, reader.writable = current, _manifest(), False
+    reader._lock_fd, reader._dirty, reader._index_dirty = None, False, False
+    reader._load_vectors, reader._generation_floor = True, 0
+    reader._connect()
+    reader._begin_snapshot()
+    assert reader.generation == 1
+    replace_collection(new, current)
+    reader._index = reader._load_index()  # vectors-1 is gone: reconnects, reads generation 2
+    assert reader.chunk_count == 3 and {d.source for d in reader.documents()} == {"new.txt"}
+    reader.close()
+
+
+def test_recover_finishes_or_undoes_a_cut_replacement(tmp_path: Path) -> None:
+    current = tmp_path / "c"
+    _filled(current, 1, 2)
+    # Cut after the old folder was renamed away, before the new one took its place.
+    os.rename(current, tmp_path / ".c.old")
+    recover_collection(current)
+    assert _sources(current) == {"d0.txt"}
+    os.rename(current, tmp_path / ".c.old")
+    with FaissStore.create(tmp_path / ".c.rebuild", _manifest()) as store:
+        store.add(_doc("new.txt"), _chunks(1, "n"), _vectors(1, 9))
+        store.save()
+    recover_collection(current)
+    assert _sources(current) == {"new.txt"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
+def test_drop_is_refused_while_a_writer_holds_the_collection(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    _filled(directory, 1, 1)
+    with FaissStore.open(directory, writable=True), pytest.raises(CollectionBusyError):
+        drop_collection(directory)
+    assert directory.exists()
+    (tmp_path / ".c.rebuild").mkdir()  # a dead rebuild's leftovers go too
+    drop_collection(directory)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,93 @@
+"""Re-ingest cost: a folder ingested once, then again unchanged, touched, and with one file changed.
+
+    python benchmarks/reingest.py [FOLDER]     (default: ../shared/data/cranfield/docs)
+
+Copies the folder to a temporary place (so that files can be touched and changed), ingests it
+into a fresh collection with the bundled embedder, then prints:
+
+- the unchanged re-ingest, in process and as ``python -m ragcli ingest`` (interpreter start
+  included), as a fraction of the first ingest;
+- a re-ingest after every file was touched (new mtime, same content: each file is hashed);
+- a re-ingest after one file changed, with the number of chunks embedded (only that file's).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    source = Path(sys.argv[1] if len(sys.argv) > 1 else REPO.parent / "shared/data/cranfield/docs")
+    work = Path(tempfile.mkdtemp(prefix="ragcli-reingest-"))
+    folder = work / "docs"
+    shutil.copytree(source, folder)
+    os.environ["RAGCLI_HOME"] = str(work / "home")
+
+    from ragcli import pipeline
+    from ragcli.config import load_settings
+    from ragcli.embedding import Embedder
+
+    embedded: list[int] = []
+
+    class Counting(Embedder):
+        def embed_documents(self, texts, normalize=True):  # type: ignore[no-untyped-def]
+            embedded.append(len(texts))
+            return super().embed_documents(texts, normalize)
+
+    pipeline.Embedder = Counting  # type: ignore[misc]
+    settings = load_settings(collection="bench")
+
+    def ingest(label: str):
+        embedded.clear()
+        started = time.perf_counter()
+        report = pipeline.ingest(settings, [str(folder)])
+        seconds = time.perf_counter() - started
+        print(
+            f"{label}: {seconds:.3f} s; {len(report.added)} added, {len(report.updated)} "
+            f"updated, {len(report.unchanged)} unchanged; {sum(embedded)} chunks embedded"
+        )
+        return seconds, report
+
+    files = sum(1 for _ in folder.rglob("*.txt"))
+    print(f"{source}: {files} files, copied to {folder}")
+    first, report = ingest("first ingest (embedder load included)")
+    unchanged, _ = ingest("unchanged re-ingest, in process")
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "ragcli", "ingest", str(folder), "-c", "bench", "-q"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    command = time.perf_counter() - started
+    print(f"unchanged re-ingest, python -m ragcli ingest: {command:.3f} s ({done.stdout.strip()})")
+    ratios = f"{unchanged / first:.2%} in process, {command / first:.2%} as a command"
+    print(f"  ratio to the first ingest: {ratios}")
+
+    for path in folder.rglob("*.txt"):
+        os.utime(path, (1e9, 1e9))
+    ingest("every file touched (same content, hashed)")
+
+    changed = sorted(folder.rglob("*.txt"))[0]
+    changed.write_text(changed.read_text() + "\nOne more sentence about supersonic flutter.\n")
+    _, report = ingest(f"one file changed ({changed.name})")
+    from ragcli.store import FaissStore
+
+    with FaissStore.open(settings.collection_dir, load_vectors=False) as store:
+        (document,) = store.documents_of_file(str(changed.resolve()))
+    print(f"  chunks of that file: {document.chunks}; chunks embedded: {sum(embedded)}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

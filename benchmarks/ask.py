@@ -36,6 +36,7 @@ def main() -> None:
     from ragcli import pipeline
     from ragcli.config import load_settings
     from ragcli.generation import Generator
+    from ragcli.prompting import build_messages
 
     settings = load_settings(max_tokens=args.max_tokens)
     if not (settings.collection_dir / "manifest.json").exists():
@@ -43,17 +44,15 @@ def main() -> None:
 
     generator = Generator(settings.llm, settings.model_cache_dir, print)
     generator.load()
-    pipeline.Generator = lambda *a, **k: generator  # type: ignore[assignment]
-    answer = pipeline.ask(settings, args.question)
+    answer = pipeline.ask(settings, args.question, generator=generator, abstain=False)
     t = answer.timings
     n = answer.tokens
     ragcli_decode = t["decode_tokens_per_s"]
 
     import torch
 
-    messages, _ = __import__("ragcli.prompting", fromlist=["build_messages"]).build_messages(
-        args.question, answer.passages, generator.prompt_tokens, 10**9
-    )
+    # The very prompt ragcli sent: the packed passages, in order, under the same template.
+    messages, _ = build_messages(args.question, answer.passages, generator.prompt_tokens, 10**9)
     inputs = generator.prompt_ids(messages)
     config = generator.generation_config(n)
     config.min_new_tokens = n  # same length as ragcli's answer

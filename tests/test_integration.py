@@ -106,16 +106,13 @@ def generator(models_dir: Path) -> Generator:
 
 
 @pytest.mark.usefixtures("use_sample")
-def test_ask_answers_with_the_fact_and_cites_the_source(
-    generator: Generator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(pipeline, "Generator", lambda *args, **kwargs: generator)
+def test_ask_answers_with_the_fact_and_cites_the_source(generator: Generator) -> None:
     settings = load_settings(max_tokens=96)
     by_id = {q["id"]: q for q in QUESTIONS}
     good = []
     for qid in ASKED:
         question = by_id[qid]
-        answer = pipeline.ask(settings, question["question"])
+        answer = pipeline.ask(settings, question["question"], generator=generator)
         has_fact = question["answer"].lower() in answer.text.lower()
         cites = any(_matches(c.hit.source, c.hit.page, question) for c in answer.citations)
         if has_fact and cites and not answer.abstained:
@@ -125,15 +122,12 @@ def test_ask_answers_with_the_fact_and_cites_the_source(
 
 
 @pytest.mark.usefixtures("use_sample")
-def test_ask_withholds_answers_the_corpus_does_not_hold(
-    generator: Generator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(pipeline, "Generator", lambda *args, **kwargs: generator)
+def test_ask_withholds_answers_the_corpus_does_not_hold(generator: Generator) -> None:
     settings = load_settings(max_tokens=64)
     unanswerable = [q for q in QUESTIONS if not q["answerable"]]
     withheld = []
     for question in unanswerable:
-        answer = pipeline.ask(settings, question["question"])
+        answer = pipeline.ask(settings, question["question"], generator=generator)
         print(question["id"], answer.abstain_reason, answer.text)
         if answer.abstained:
             withheld.append(question["id"])

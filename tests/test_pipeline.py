@@ -313,3 +313,26 @@ def test_long_file_is_embedded_a_batch_at_a_time(
     report = pipeline.ingest(settings, [str(path)])
     assert max(sizes) <= 16 and sum(sizes) == report.chunks_added > 16
     assert _check_consistent(settings) == report.chunks_added
+
+
+def test_update_remove_and_rebuild_work_on_an_approximate_index(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragcli import store as store_module
+
+    monkeypatch.setattr(store_module, "APPROXIMATE_FROM", 2)
+    settings = load_settings()
+    pipeline.ingest(settings, [str(corpus)])
+    with FaissStore.open(settings.collection_dir) as store:
+        assert store_module.describe_index(store.index)["kind"] == "approximate"
+    (corpus / "alpha.txt").write_text("The Brindle bridge was rebuilt in 1990.\n")
+    (corpus / "sub" / "gamma.rst").unlink()
+    report = pipeline.ingest(settings, [str(corpus)])
+    assert len(report.updated) == 1 and len(report.removed) == 1
+    _check_consistent(settings)
+    hits = pipeline.search(settings, "Brindle bridge rebuilt", top_k=10).hits
+    assert "1990" in hits[0].text and not any("1932" in h.text for h in hits)
+    pipeline.ingest(settings, [], rebuild=True)
+    with FaissStore.open(settings.collection_dir) as store:
+        assert store_module.describe_index(store.index)["kind"] == "approximate"
+    assert _stored_files(settings) == ["alpha.txt", "beta.md"]

@@ -251,10 +251,8 @@ def ingest(
         collection=settings.collection, dry_run=dry_run, rebuilt=rebuild and exists
     )
     if not arguments and not report.rebuilt:
-        raise UsageError(
-            "missing PATH", "give files, folders or glob patterns (or --rebuild an existing "
-            "collection from what it holds)",
-        )  # fmt: skip
+        hint = "give files, folders or glob patterns; --rebuild alone re-reads a collection"
+        raise UsageError("missing PATH", hint)
     if report.rebuilt:
         _rebuild(settings, arguments, events, report)
     else:
@@ -277,12 +275,11 @@ def _new_collection(settings: Settings, base: dict[str, Any] | None) -> tuple[Em
     )
     embedder = Embedder(name, settings.batch_size, query_prompt, document_prompt)
     old = (base or {}).get("chunking", {})
-    size = settings.chunk_size or old.get("chunk_size") or DEFAULT_CHUNK_SIZE
-    overlap = next(
-        v for v in (settings.chunk_overlap, old.get("chunk_overlap"), DEFAULT_CHUNK_OVERLAP)
-        if v is not None
-    )  # fmt: skip
-    chunking = {"chunk_size": size, "chunk_overlap": min(overlap, size - 1)}
+    overlaps = (settings.chunk_overlap, old.get("chunk_overlap"), DEFAULT_CHUNK_OVERLAP)
+    chunking = {
+        "chunk_size": settings.chunk_size or old.get("chunk_size") or DEFAULT_CHUNK_SIZE,
+        "chunk_overlap": next(v for v in overlaps if v is not None),
+    }
     manifest = make_manifest(
         settings.collection, embedder.name, embedder.dimension, embedder.max_tokens, chunking
     )

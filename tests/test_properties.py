@@ -77,17 +77,15 @@ def test_an_overlong_word_is_cut_not_lost(word_length: int, size: int) -> None:
     assert _squeeze("".join(c.text for c in chunks)) == _squeeze(f"Start {word} end.")
 
 
-_tmp = Path(tempfile.mkdtemp(prefix="ragcli-fuzz-"))
-
-
 def _load(data: bytes, suffix: str) -> None:
-    path = _tmp / f"input{suffix}"
-    path.write_bytes(data)
-    try:
-        documents = load_documents(path, path.name)
-    except LoaderError as e:
-        assert e.message and "\n" not in e.message.strip()
-        return
+    with tempfile.TemporaryDirectory(prefix="ragcli-fuzz-") as folder:
+        path = Path(folder) / f"input{suffix}"
+        path.write_bytes(data)
+        try:
+            documents = load_documents(path, path.name)
+        except LoaderError as e:
+            assert e.message and "\n" not in e.message.strip()
+            return
     assert documents and all(d.blocks for d in documents)
 
 

@@ -305,15 +305,12 @@ def test_reader_opening_during_a_swap_starts_again_on_the_new_folder(tmp_path: P
     with FaissStore.create(new, _manifest(), generation_floor=1) as store:
         store.add(_doc("new.txt"), _chunks(3, "n"), _vectors(3, 9))
         store.save()
-    reader = FaissStore.__new__(FaissStore)  # as if it read the old SQLite just before the swap
-    reader.directory, reader.manifest, reader.writable = current, _manifest(), False
-    reader._lock_fd, reader._dirty, reader._index_dirty = None, False, False
-    reader._load_vectors, reader._generation_floor = True, 0
-    reader._connect()
-    reader._begin_snapshot()
+    reader = FaissStore.open(current)  # its SQLite connection is to the old folder
     assert reader.generation == 1
     replace_collection(new, current)
-    reader._index = reader._load_index()  # vectors-1 is gone: reconnects, reads generation 2
+    # Loading again as if it had opened just before the swap: vectors-1 is not in the folder
+    # now, so it reconnects and reads generation 2 of the new collection.
+    reader._index = reader._load_index()
     assert reader.chunk_count == 3 and {d.source for d in reader.documents()} == {"new.txt"}
     reader.close()
 

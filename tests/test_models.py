@@ -24,7 +24,8 @@ def tiny_embedder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder = tmp_path_factory.mktemp("tiny-embedder")
-    tokenizer = BertTokenizerFast(vocab_file=str(bundled_embedder_path() / "vocab.txt"))
+    # The bundled tokenizer: BertTokenizerFast(vocab_file=...) ignores the vocabulary here.
+    tokenizer = BertTokenizerFast.from_pretrained(str(bundled_embedder_path()))
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
@@ -84,6 +85,7 @@ def test_local_embedder_folder(tiny_embedder: Path) -> None:
     assert vectors.shape == (2, 32) and vectors.dtype.name == "float32"
     assert abs(float((vectors**2).sum(axis=1)[0]) - 1.0) < 1e-5
     assert embedder.count_tokens(["hello world"]) == [2]
+    assert embedder.model.tokenizer.tokenize("lighthouse keeper") == ["lighthouse", "keeper"]
 
 
 def test_ingest_and_search_with_a_local_embedder(tiny_embedder: Path, corpus: Path) -> None:
@@ -135,7 +137,8 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
     folder = tmp_path_factory.mktemp("tiny-cross-encoder")
-    tokenizer = BertTokenizerFast(vocab_file=str(bundled_embedder_path() / "vocab.txt"))
+    # The bundled tokenizer: BertTokenizerFast(vocab_file=...) ignores the vocabulary here.
+    tokenizer = BertTokenizerFast.from_pretrained(str(bundled_embedder_path()))
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,

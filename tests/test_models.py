@@ -18,25 +18,32 @@ CHAT_TEMPLATE = (
 )
 
 
-@pytest.fixture(scope="module")
-def tiny_embedder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer BERT with the bundled vocabulary, saved as a plain transformers folder."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+def _save_tiny_bert(folder: Path, model_class: str, **extra: int) -> Path:
+    """A 2-layer BERT with the bundled tokenizer, saved as a plain transformers folder."""
+    import torch
+    import transformers
 
-    folder = tmp_path_factory.mktemp("tiny-embedder")
     # The bundled tokenizer: BertTokenizerFast(vocab_file=...) ignores the vocabulary here.
-    tokenizer = BertTokenizerFast.from_pretrained(str(bundled_embedder_path()))
-    config = BertConfig(
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(str(bundled_embedder_path()))
+    config = transformers.BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        **extra,
     )
-    BertModel(config).save_pretrained(folder)
+    torch.manual_seed(0)
+    getattr(transformers, model_class)(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_embedder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT encoder; sentence-transformers adds mean pooling when loading it."""
+    return _save_tiny_bert(tmp_path_factory.mktemp("tiny-embedder"), "BertModel")
 
 
 @pytest.fixture(scope="module")
@@ -132,26 +139,10 @@ def test_missing_models_are_model_errors(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer BERT with one output: the shape of an MS MARCO cross-encoder."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-cross-encoder")
-    # The bundled tokenizer: BertTokenizerFast(vocab_file=...) ignores the vocabulary here.
-    tokenizer = BertTokenizerFast.from_pretrained(str(bundled_embedder_path()))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=1,
+    """A tiny BERT with one output: the shape of an MS MARCO cross-encoder."""
+    return _save_tiny_bert(
+        tmp_path_factory.mktemp("tiny-cross-encoder"), "BertForSequenceClassification", num_labels=1
     )
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def test_rerank_orders_by_the_cross_encoder(

@@ -14,6 +14,8 @@ from ragcli.errors import UsageError
 
 CONFIG_FILE_NAME = "config.toml"
 RETRIEVAL_MODES = ("hybrid", "dense", "lexical")
+BACKENDS = ("auto", "transformers", "llama.cpp")
+EMBED_PRECISIONS = ("auto", "float32", "bfloat16")
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -39,6 +41,10 @@ class Settings:
     query_prompt: str | None = None
     document_prompt: str | None = None
     llm: str | None = None  # None: the bundled generator
+    # Generation backend; "auto": llama.cpp for GGUF models when llama-cpp-python is installed.
+    backend: str = "auto"
+    # Document embedding precision; "auto": bfloat16 where the CPU has native bf16.
+    embed_precision: str = "auto"
     models_dir: Path | None = None  # None: <home>/models
     top_k: int = 4
     mode: str | None = None  # retrieval mode; None: the default (hybrid)
@@ -74,6 +80,12 @@ class Settings:
                 f"unknown retrieval mode {self.mode!r}",
                 f"use one of: {', '.join(RETRIEVAL_MODES)}",
             )
+        for name, allowed in (("backend", BACKENDS), ("embed_precision", EMBED_PRECISIONS)):
+            if getattr(self, name) not in allowed:
+                raise UsageError(
+                    f"unknown {name.replace('_', '-')} {getattr(self, name)!r}",
+                    f"use one of: {', '.join(allowed)}",
+                )
         for name in (
             "top_k",
             "chunk_size",

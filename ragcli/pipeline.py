@@ -48,6 +48,7 @@ from ragcli.models import (
     SearchResult,
     SkippedFile,
 )
+from ragcli.prefetch import read_ahead
 from ragcli.prompting import pack_passages
 from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, candidates, retrieve
 from ragcli.store import (
@@ -273,7 +274,9 @@ def _new_collection(settings: Settings, base: dict[str, Any] | None) -> tuple[Em
             (settings.document_prompt, "document_prompt"),
         )
     )
-    embedder = Embedder(name, settings.batch_size, query_prompt, document_prompt)
+    embedder = Embedder(
+        name, settings.batch_size, query_prompt, document_prompt, settings.embed_precision
+    )
     old = (base or {}).get("chunking", {})
     overlaps = (settings.chunk_overlap, old.get("chunk_overlap"), DEFAULT_CHUNK_OVERLAP)
     chunking = {
@@ -327,6 +330,7 @@ def _update(
             store.manifest["embedder"]["name"],
             settings.batch_size,
             *collection_prompts(store.manifest, settings),
+            precision=settings.embed_precision,
         )
     else:
         embedder, manifest = _new_collection(settings, None)
@@ -495,22 +499,47 @@ def _ingest_into(
     """
     chunking = store.manifest["chunking"]
     max_bytes = settings.max_file_mb * 2**20
+    max_tokens = embedder.max_tokens
     every_file = periodic and settings.commit_every == 0
     for document in gone:
         report.chunks_removed += store.delete_file(document.file)
         report.removed.append(_file_source(document))
+
+    def read(item: _Input) -> list[tuple[Document, list[Chunk]]]:
+        """Load and chunk one file (in the read-ahead thread: no store access here)."""
+        documents = load_documents(item.path, item.source, item.doc_id, max_bytes)
+        return [
+            (
+                document,
+                split_document(
+                    document,
+                    embedder.count_tokens,
+                    chunking["chunk_size"],
+                    chunking["chunk_overlap"],
+                    max_tokens=max_tokens,
+                ),
+            )
+            for document in documents
+        ]
+
     pending: list[_Pending] = []
     last_commit = time.monotonic()
     events.start(len(inputs), "ingesting")
+    # Files whose size and mtime are as stored are not read at all.
+    plan = []
+    for item in inputs:
+        stored = store.documents_of_file(str(item.path))
+        plan.append((item, stored, bool(stored) and _same_stat(item.path, stored)))
+    reads = read_ahead([item for item, _, same in plan if not same], read)
     try:
-        for item in inputs:
+        for item, stored, same in plan:
             events.advance()
+            if same:
+                _unchanged(store, item, stored, report)
+                continue
+            _, future = next(reads)
             try:
-                stored = store.documents_of_file(str(item.path))
-                if stored and _same_stat(item.path, stored):
-                    _unchanged(store, item, stored, report)
-                    continue
-                documents = load_documents(item.path, item.source, item.doc_id, max_bytes)
+                chunked = future.result()
             except LoaderError as e:
                 report.skipped.append(SkippedFile(item.source, e.message))
                 events.warn(f"skipped {item.source}: {e.message}")
@@ -519,6 +548,7 @@ def _ingest_into(
                 report.skipped.append(SkippedFile(item.source, str(e)))
                 events.warn(f"skipped {item.source}: {e}")
                 continue
+            documents = [document for document, _ in chunked]
             if stored and stored[0].sha256 == documents[0].sha256:
                 store.touch_file(str(item.path), documents[0].mtime)
                 _unchanged(store, item, stored, report)
@@ -526,19 +556,6 @@ def _ingest_into(
             for note in dict.fromkeys(n for d in documents for n in d.notes):
                 report.warnings.append(SkippedFile(item.source, note))
                 events.warn(f"{item.source}: {note}")
-            chunked = [
-                (
-                    document,
-                    split_document(
-                        document,
-                        embedder.count_tokens,
-                        chunking["chunk_size"],
-                        chunking["chunk_overlap"],
-                        max_tokens=embedder.max_tokens,
-                    ),
-                )
-                for document in documents
-            ]
             root = item.root or (stored[0].root if stored else None)
             origin = item.origin or (stored[0].origin if stored else None)
             pending.append(_Pending(item, chunked, bool(stored), root, origin))
@@ -552,6 +569,7 @@ def _ingest_into(
         _flush(store, embedder, pending, report)
         store.save()
     finally:
+        reads.close()
         events.finish()
 
 

@@ -46,6 +46,7 @@ class FakeEmbedder:
         batch_size: int = 32,
         query_prompt: str | None = None,
         document_prompt: str | None = None,
+        precision: str = "auto",
     ) -> None:
         self.name = embedder_name(spec) if spec else "fake-embedder"
         self.model = self

@@ -11,7 +11,7 @@ import pytest
 from ragcli import pipeline
 from ragcli.config import load_settings
 from ragcli.embedding import Embedder, bundled_embedder_path, collection_prompts, declared_prompt
-from ragcli.errors import IncompatibleCollectionError
+from ragcli.errors import IncompatibleCollectionError, UsageError
 
 PROMPTS = {"query": "query: ", "document": "", "passage": "passage: "}
 
@@ -70,7 +70,7 @@ def test_declared_prompt_prefers_a_nonempty_document_name() -> None:
 
 
 def test_queries_and_documents_use_the_models_own_prompts(prompted_model: Path) -> None:
-    embedder = Embedder(str(prompted_model))
+    embedder = Embedder(str(prompted_model), precision="float32")
     assert (embedder.query_prompt, embedder.document_prompt) == ("query: ", "passage: ")
     raw = _raw(prompted_model, ["query: x", "passage: x", "x"])
     np.testing.assert_allclose(embedder.embed_queries(["x"])[0], raw[0], atol=1e-6)
@@ -82,7 +82,9 @@ def test_queries_and_documents_use_the_models_own_prompts(prompted_model: Path) 
 
 
 def test_given_prompts_override_the_models(prompted_model: Path) -> None:
-    embedder = Embedder(str(prompted_model), query_prompt="", document_prompt="doc: ")
+    embedder = Embedder(
+        str(prompted_model), query_prompt="", document_prompt="doc: ", precision="float32"
+    )
     raw = _raw(prompted_model, ["x", "doc: x"])
     np.testing.assert_allclose(embedder.embed_queries(["x"])[0], raw[0], atol=1e-6)
     np.testing.assert_allclose(embedder.embed_documents(["x"])[0], raw[1], atol=1e-6)
@@ -91,7 +93,7 @@ def test_given_prompts_override_the_models(prompted_model: Path) -> None:
 
 
 def test_a_model_without_prompts_gets_none(tmp_path: Path) -> None:
-    embedder = Embedder(str(_tiny_sentence_transformer(tmp_path, None)))
+    embedder = Embedder(str(_tiny_sentence_transformer(tmp_path, None)), precision="float32")
     assert embedder.prompt_record() == {"query_prompt": "", "document_prompt": ""}
     np.testing.assert_allclose(embedder.embed_queries(["x"]), embedder.embed_documents(["x"]))
 
@@ -145,3 +147,37 @@ def test_prompts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert (settings.query_prompt, settings.document_prompt) == ("query: ", "passage: ")
     assert load_settings(query_prompt="").query_prompt == ""
+
+
+def test_bfloat16_documents_stay_close_to_float32(prompted_model: Path) -> None:
+    texts = ["the wing stalls at high angles of attack", "x", "boundary layer transition " * 20]
+    exact = Embedder(str(prompted_model), precision="float32").embed_documents(texts)
+    low = Embedder(str(prompted_model), precision="bfloat16")
+    assert low.document_model is not low.model
+    import torch
+
+    assert next(low.document_model.parameters()).dtype == torch.bfloat16
+    assert next(low.model.parameters()).dtype == torch.float32
+    vectors = low.embed_documents(texts)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+    cosines = (vectors * exact).sum(axis=1)
+    assert cosines.min() > 0.999
+    assert not np.array_equal(vectors, exact)  # it did run in bfloat16
+    # queries keep float32
+    np.testing.assert_array_equal(
+        low.embed_queries(["x"]),
+        Embedder(str(prompted_model), precision="float32").embed_queries(["x"]),
+    )
+
+
+def test_auto_precision_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ragcli import embedding
+
+    monkeypatch.setattr(embedding, "cpu_has_native_bf16", lambda: True)
+    assert embedding.document_precision("auto") == "bfloat16"
+    monkeypatch.setattr(embedding, "cpu_has_native_bf16", lambda: False)
+    assert embedding.document_precision("auto") == "float32"
+    assert embedding.document_precision("bfloat16") == "bfloat16"
+    with pytest.raises(UsageError):
+        embedding.document_precision("fp8")

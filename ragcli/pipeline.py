@@ -36,7 +36,7 @@ from ragcli.evaluation import (
     score_run,
     write_trec_run,
 )
-from ragcli.generation import BUNDLED_GENERATOR, Generator
+from ragcli.generation import BUNDLED_GENERATOR, ChatModel, open_generator
 from ragcli.grounding import MarkerFilter, check_answer
 from ragcli.loaders import is_supported, load_documents
 from ragcli.models import (
@@ -733,7 +733,7 @@ def ask(
     on_token: Callable[[str], None] | None = None,
     source_glob: str | None = None,
     abstain: bool = True,
-    generator: Generator | None = None,
+    generator: ChatModel | None = None,
     searcher: Searcher | None = None,
 ) -> Answer:
     """Retrieve passages, answer from them with the LLM, and check the answer against them.
@@ -765,7 +765,9 @@ def ask(
         answer.abstained, answer.abstain_reason = True, "weak retrieval"
         return answer
     if generator is None:
-        generator = Generator(settings.llm, settings.model_cache_dir, events.status)
+        generator = open_generator(
+            settings.llm, settings.model_cache_dir, events.status, settings.backend
+        )
     generator.load()
     answer.generator = generator.name
     budget = generator.context_window - settings.max_tokens
@@ -828,7 +830,9 @@ def ask_batch(
 ) -> Iterator[tuple[str, Answer]]:
     """Answer many (id, question) pairs with the models loaded once, yielding as they come."""
     events = events or Events()
-    generator = Generator(settings.llm, settings.model_cache_dir, events.status)
+    generator = open_generator(
+        settings.llm, settings.model_cache_dir, events.status, settings.backend
+    )
     with Searcher(settings, source_glob) as searcher:
         for qid, question in questions:
             answer = ask(

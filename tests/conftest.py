@@ -85,7 +85,9 @@ class FakeGenerator:
 
     reply: str | None = None
 
-    def __init__(self, spec: str | None, cache_dir: Path, status=None) -> None:
+    def __init__(
+        self, spec: str | None, cache_dir: Path, status=None, backend: str = "auto"
+    ) -> None:
         self.name = spec or "fake-generator"
         self.load_seconds = 0.01
         self.context_window = 4096
@@ -122,7 +124,7 @@ def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
     import ragcli.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "Embedder", FakeEmbedder)
-    monkeypatch.setattr(pipeline, "Generator", FakeGenerator)
+    monkeypatch.setattr(pipeline, "open_generator", FakeGenerator)
 
 
 @pytest.fixture

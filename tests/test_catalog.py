@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcli import catalog, generation
+from ragcli.catalog import NEEDS_PREPARE, READY
 from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.errors import ModelError
@@ -45,6 +46,12 @@ def _generator_folder(folder: Path, marker: dict | None = None) -> Path:
     if marker is not None:
         (folder / CACHE_MARKER).write_text(json.dumps(marker))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def transformers_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests describe the transformers backend; the llama.cpp ones set their own."""
+    monkeypatch.setenv("RAGCLI_BACKEND", "transformers")
 
 
 def _tiny_gguf(path: Path) -> Path:
@@ -278,3 +285,45 @@ def test_models_prepare_command(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["models", "prepare", "--llm", str(tmp_path / "none.gguf")])
     assert missing.exit_code == 4 and missing.stdout == ""
     assert "ragcli: error: GGUF file not found" in missing.stderr
+
+
+# -- the llama.cpp backend -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def on_llama_cpp(fake_bundle: list[Path], monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The fake bundle, run by a llama.cpp stand-in (a tiny GGUF it cannot really load)."""
+    from ragcli.llamacpp import LlamaCppGenerator
+
+    monkeypatch.setenv("RAGCLI_BACKEND", "auto")
+    monkeypatch.setattr("ragcli.llamacpp.llama_cpp_installed", lambda: True)
+    monkeypatch.setattr(LlamaCppGenerator, "llm", None)
+    monkeypatch.setattr(LlamaCppGenerator, "load", lambda self: None)
+    monkeypatch.setattr(LlamaCppGenerator, "context_window", 4096)
+    return fake_bundle
+
+
+def test_llama_cpp_runs_the_assembled_file_without_converting(on_llama_cpp: list[Path]) -> None:
+    settings = load_settings()
+    bundled = catalog.list_models(settings)[1]
+    assert (bundled.state, bundled.backend) == (NEEDS_PREPARE, "llama.cpp")
+    assert bundled.memory_bytes == bundled.facts.disk_bytes  # quantized, as on disk
+
+    first = catalog.prepare_generator(settings)
+    assembled = settings.model_cache_dir / generation.BUNDLED_GGUF_NAME
+    assert first.location == str(assembled)
+    assert first.steps[0] == "assembled and verified the GGUF (sha256)"
+    assert first.steps[1].startswith("loaded with llama.cpp")
+    assert not (settings.model_cache_dir / BUNDLED_CACHE_NAME).exists()  # nothing converted
+    listed = catalog.list_models(settings)[1].to_dict()
+    assert (listed["state"], listed["location"], listed["backend"]) == (
+        READY,
+        str(assembled),
+        "llama.cpp",
+    )
+
+    assert catalog.prepare_generator(settings).steps[0] == "verified the assembled GGUF's sha256"
+    assembled.write_bytes(b"damaged")
+    again = catalog.prepare_generator(settings)
+    assert again.steps[0].startswith("the assembled GGUF did not match its sha256")
+    assert hashlib.sha256(assembled.read_bytes()).hexdigest() == generation.BUNDLED_SHA256

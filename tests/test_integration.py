@@ -16,7 +16,8 @@ import pytest
 
 from ragcli import pipeline
 from ragcli.config import load_settings
-from ragcli.generation import Generator
+from ragcli.generation import ChatModel, open_generator
+from ragcli.llamacpp import llama_cpp_installed
 
 from .conftest import REPO, SAMPLE_CORPUS
 
@@ -98,15 +99,27 @@ def test_search_ranks_the_expected_source_first() -> None:
     assert first >= len(ANSWERABLE) - 2, misses
 
 
-@pytest.fixture(scope="module")
-def generator(models_dir: Path) -> Generator:
-    loaded = Generator(None, models_dir)
+BACKENDS = [
+    "transformers",
+    pytest.param(
+        "llama.cpp",
+        marks=pytest.mark.skipif(
+            not llama_cpp_installed(), reason="llama-cpp-python is not installed"
+        ),
+    ),
+]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def generator(request: pytest.FixtureRequest, models_dir: Path) -> ChatModel:
+    """The bundled generator on each backend: the answers must hold up on both."""
+    loaded = open_generator(None, models_dir, backend=request.param)
     loaded.load()
     return loaded
 
 
 @pytest.mark.usefixtures("use_sample")
-def test_ask_answers_with_the_fact_and_cites_the_source(generator: Generator) -> None:
+def test_ask_answers_with_the_fact_and_cites_the_source(generator: ChatModel) -> None:
     settings = load_settings(max_tokens=96)
     by_id = {q["id"]: q for q in QUESTIONS}
     good = []
@@ -122,7 +135,7 @@ def test_ask_answers_with_the_fact_and_cites_the_source(generator: Generator) ->
 
 
 @pytest.mark.usefixtures("use_sample")
-def test_ask_withholds_answers_the_corpus_does_not_hold(generator: Generator) -> None:
+def test_ask_withholds_answers_the_corpus_does_not_hold(generator: ChatModel) -> None:
     settings = load_settings(max_tokens=64)
     unanswerable = [q for q in QUESTIONS if not q["answerable"]]
     withheld = []

@@ -296,3 +296,57 @@ def test_cli_search_never_imports_torch_with_an_export(
     assert [h["score"] for h in fast["hits"]] == pytest.approx(
         [h["score"] for h in slow["hits"]], abs=1e-4
     )
+
+
+@pytest.mark.integration
+def test_bundled_embedder_same_vectors_and_hits_either_way(
+    ragcli_home: Path, tmp_path: Path
+) -> None:
+    from .conftest import SAMPLE_CORPUS
+
+    env = {**os.environ, "RAGCLI_HOME": str(ragcli_home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "ragcli", "ingest", str(SAMPLE_CORPUS), "-q"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    questions = [
+        json.loads(line)["question"]
+        for line in (SAMPLE_CORPUS / "questions.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    settings = load_settings()
+    fast = onnx_query_embedder(settings, "all-MiniLM-L6-v2")
+    assert fast is not None and fast.backend == "onnx"  # exported by the ingest
+    cosines = (fast.embed_queries(questions) * Embedder().embed_queries(questions)).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines.min()
+
+    batch = tmp_path / "questions.txt"
+    batch.write_text("\n".join(questions) + "\n")
+
+    def hits(extra_env: dict[str, str]) -> tuple[list[list[int]], list[str]]:
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "ragcli", "search", "--batch", str(batch)],
+            cwd=REPO,
+            env={**env, **extra_env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results = [json.loads(line) for line in done.stdout.splitlines()]
+        imported = [
+            line.split("|")[-1].strip()
+            for line in done.stderr.splitlines()
+            if line.startswith("import time:")
+        ]
+        return [[h["chunk_id"] for h in r["hits"]] for r in results], imported
+
+    onnx_hits, imported = hits({})
+    assert not [m for m in imported if m.split(".")[0] in HEAVY]
+    torch_hits, imported = hits({"RAGCLI_ONNX": "off"})
+    assert "torch" in imported
+    assert len(onnx_hits) == len(questions)
+    assert onnx_hits == torch_hits

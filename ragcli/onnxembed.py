@@ -467,6 +467,15 @@ def _verify(folder: Path, embedder: Embedder, texts: Sequence[str]) -> float:
     return least
 
 
+def _remove_leftovers(folder: Path) -> None:
+    """Delete what exports killed before they finished left next to ``folder`` (an hour on)."""
+    limit = time.time() - 3600
+    for path in folder.parent.glob(f".*-{folder.name}-*"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < limit:
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def _publish(staging: Path, folder: Path) -> None:
     """Put ``staging`` in place of ``folder`` (whatever was there goes)."""
     old = None
@@ -496,6 +505,7 @@ def export_embedder(embedder: Embedder, cache_dir: Path, texts: Sequence[str] = 
         raise ExportError(f"cannot tell which files embedder {embedder.name!r} loads from")
     folder = export_dir(cache_dir, embedder.name)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(folder)
     staging = Path(tempfile.mkdtemp(prefix=f".new-{folder.name}-", dir=folder.parent))
     try:
         try:

@@ -204,7 +204,15 @@ def test_changed_model_files_retire_the_export(prompted_model: Path, tmp_path: P
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
     assert find_export(tmp_path / "models", name) is None
     assert onnx_query_embedder(load_settings(models_dir=tmp_path / "models"), name) is None
+    # what exports killed midway left: removed an hour on, not before (one may be running)
+    folder = export_dir(tmp_path / "models", name)
+    stale, recent = (folder.with_name(f".new-{folder.name}-{n}") for n in ("a1", "b2"))
+    for leftover in (stale, recent):
+        leftover.mkdir()
+        (leftover / "model.onnx").write_bytes(b"partial")
+    os.utime(stale, (0, 0))
     assert export_embedder(Embedder(name), tmp_path / "models", TEXTS).made  # made anew
+    assert not stale.exists() and recent.exists()
 
 
 def test_an_export_that_will_not_open_falls_back_to_torch(
@@ -350,3 +358,14 @@ def test_bundled_embedder_same_vectors_and_hits_either_way(
     assert "torch" in imported
     assert len(onnx_hits) == len(questions)
     assert onnx_hits == torch_hits
+
+
+def test_models_prepare_exports_the_embedder(prompted_model: Path) -> None:
+    from ragcli import catalog
+
+    settings = load_settings(embed_model=str(prompted_model))
+    first = catalog.prepare_embedder(settings)
+    assert first.steps[1] == "exported to ONNX for questions"
+    assert find_export(settings.model_cache_dir, str(prompted_model.resolve())) is not None
+    assert catalog.prepare_embedder(settings).steps[1] == "ONNX export already cached"
+    assert len(catalog.prepare_embedder(load_settings(onnx="off")).steps) == 1

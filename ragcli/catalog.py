@@ -32,6 +32,7 @@ from ragcli.modelfiles import (
     transformers_facts,
     weights_memory,
 )
+from ragcli.onnxembed import ExportError, export_embedder, onnx_enabled
 
 StatusCallback = Callable[[str], None]
 
@@ -402,6 +403,15 @@ def prepare_embedder(settings: Settings, status: StatusCallback = _quiet) -> Pre
     vector = embedder.embed_documents(["ragcli checks that this embedder loads."])
     location = str(bundled_embedder_path()) if embedder.name == BUNDLED_EMBEDDER else embedder.name
     steps = [f"loaded and embedded a test text ({vector.shape[1]} dimensions)"]
+    if onnx_enabled(settings):
+        try:
+            export = export_embedder(embedder, settings.model_cache_dir)
+            steps.append(
+                "exported to ONNX for questions" if export.made else "ONNX export already cached"
+            )
+        except Exception as e:  # questions then use the model itself; prepare still succeeds
+            reason = str(e) if isinstance(e, ExportError) else f"{type(e).__name__}: {e}"
+            steps.append(f"not exported to ONNX ({reason}); questions use torch")
     return PreparedModel("embedder", embedder.name, location, steps, time.perf_counter() - started)
 
 

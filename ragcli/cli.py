@@ -148,6 +148,13 @@ def _boundary(debug: bool) -> Iterator[None]:
 
     if debug:
         os.environ["RAGCLI_DEBUG"] = "1"
+        import logging
+
+        # ragcli's own debug notes (which query encoder is used and why) go to stderr.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("ragcli: debug: %(message)s"))
+        logging.getLogger("ragcli").addHandler(handler)
+        logging.getLogger("ragcli").setLevel(logging.DEBUG)
     try:
         yield
     except RagcliError as e:

@@ -16,6 +16,7 @@ CONFIG_FILE_NAME = "config.toml"
 RETRIEVAL_MODES = ("hybrid", "dense", "lexical")
 BACKENDS = ("auto", "transformers", "llama.cpp")
 EMBED_PRECISIONS = ("auto", "float32", "bfloat16")
+ONNX_MODES = ("auto", "off")
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -59,6 +60,9 @@ class Settings:
     batch_size: int = 32
     commit_every: int = 60  # seconds between an ingest's commits; 0: after every file
     max_file_mb: int = 200  # bigger files are skipped by ingest
+    # "auto": export the embedder to ONNX at ingest and embed questions with onnxruntime when
+    # an export is there; "off": always sentence-transformers (torch).
+    onnx: str = "auto"
 
     @property
     def collection_dir(self) -> Path:
@@ -97,6 +101,10 @@ class Settings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be at least 1")
+        if self.onnx not in ONNX_MODES:
+            raise UsageError(
+                f"unknown onnx setting {self.onnx!r}", f"use one of: {', '.join(ONNX_MODES)}"
+            )
         if self.commit_every < 0:
             raise UsageError("commit-every must be at least 0 (seconds)")
         if self.chunk_overlap is not None and self.chunk_overlap < 0:

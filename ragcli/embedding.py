@@ -166,6 +166,15 @@ class Embedder:
         return low
 
     @property
+    def backend(self) -> str:
+        """What embeds the questions: "torch" (sentence-transformers) or "onnx"."""
+        return "torch"
+
+    def load(self) -> None:
+        """Load what embedding questions needs now, rather than at the first question."""
+        self.model  # noqa: B018
+
+    @property
     def dimension(self) -> int:
         dim = self.model.get_embedding_dimension()
         if dim is None:

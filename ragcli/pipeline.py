@@ -48,6 +48,13 @@ from ragcli.models import (
     SearchResult,
     SkippedFile,
 )
+from ragcli.onnxembed import (
+    ExportError,
+    export_embedder,
+    find_export,
+    onnx_enabled,
+    onnx_query_embedder,
+)
 from ragcli.prefetch import read_ahead
 from ragcli.prompting import pack_passages
 from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, candidates, retrieve
@@ -258,8 +265,39 @@ def ingest(
         _rebuild(settings, arguments, events, report)
     else:
         _update(settings, arguments, events, report, exists, prune)
+    if report.chunks_added and not dry_run:
+        _export_for_queries(settings, events)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _export_for_queries(settings: Settings, events: Events) -> None:
+    """Export the collection's embedder to ONNX for questions, once per embedder.
+
+    Runs after an ingest that embedded chunks, when torch is imported anyway. An export that
+    fails, or whose vectors differ from the model's, is not kept and never fails the ingest:
+    questions are then embedded with the model itself.
+    """
+    if not onnx_enabled(settings):
+        return
+    try:
+        manifest = read_manifest(settings.collection_dir)
+        name = manifest["embedder"]["name"]
+        if find_export(settings.model_cache_dir, name) is not None:
+            return
+        with FaissStore.open(settings.collection_dir, load_vectors=False) as store:
+            texts = store.sample_texts(32)
+        embedder = Embedder(name, settings.batch_size, *collection_prompts(manifest, settings))
+        events.status(f"exporting the embedder to ONNX for fast questions ({name})")
+        export = export_embedder(embedder, settings.model_cache_dir, texts)
+        events.status(
+            f"exported in {export.seconds:.1f} s (least cosine to the model "
+            f"{export.min_cosine:.6f}): {export.folder}"
+        )
+    except Exception as e:
+        if os.environ.get("RAGCLI_DEBUG"):
+            reason = str(e) if isinstance(e, ExportError) else f"{type(e).__name__}: {e}"
+            events.status(f"embedder not exported to ONNX, questions use torch: {reason}")
 
 
 def _new_collection(settings: Settings, base: dict[str, Any] | None) -> tuple[Embedder, dict]:
@@ -628,9 +666,9 @@ def _open_for_reading(settings: Settings) -> tuple[FaissStore, Embedder]:
         raise CollectionNotFoundError(
             f"collection {settings.collection!r} is empty", "run `ragcli ingest PATH` first"
         )
-    return store, Embedder(
-        manifest["embedder"]["name"], settings.batch_size, *collection_prompts(manifest, settings)
-    )
+    name, prompts = manifest["embedder"]["name"], collection_prompts(manifest, settings)
+    fast = onnx_query_embedder(settings, name, *prompts)
+    return store, fast or Embedder(name, settings.batch_size, *prompts)
 
 
 def _retrieval(settings: Settings, source_glob: str | None, explain: bool) -> Retrieval:
@@ -660,7 +698,7 @@ class Searcher:
             self.how.fusion = fusion
         started = time.perf_counter()
         try:
-            self.embedder.model  # noqa: B018 - load outside the retrieval timing
+            self.embedder.load()  # outside the retrieval timing
             if self.how.reranker is not None:
                 self.how.reranker.model  # noqa: B018
         except BaseException:

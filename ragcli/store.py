@@ -639,6 +639,15 @@ class FaissStore:
         chunks = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
         return {"documents": documents, "files": files, "chunks": chunks}
 
+    def sample_texts(self, count: int) -> list[str]:
+        """Up to ``count`` chunk texts spread over the collection, from the metadata alone."""
+        total = self.db.execute("SELECT max(id) FROM chunks").fetchone()[0] or 0
+        step = max(1, total // max(1, count))
+        rows = self.db.execute(
+            "SELECT text FROM chunks WHERE id % ? = 0 ORDER BY id LIMIT ?", (step, count)
+        )
+        return [r[0] for r in rows]
+
     @property
     def updated_at(self) -> float | None:
         """When the last commit happened (seconds since the epoch), or None before it."""

@@ -53,6 +53,11 @@ class FakeEmbedder:
         self.query_prompt = query_prompt or ""
         self.document_prompt = document_prompt or ""
 
+    backend = "fake"
+
+    def load(self) -> None:
+        pass
+
     def prompt_record(self) -> dict[str, str]:
         return {"query_prompt": self.query_prompt, "document_prompt": self.document_prompt}
 

@@ -111,6 +111,8 @@ def test_collection_records_prompts_and_search_uses_them(
 
         monkeypatch.setattr(Embedder, method, spy)
 
+    # The torch path (test_onnxembed.py checks the ONNX one against it).
+    monkeypatch.setenv("RAGCLI_ONNX", "off")
     settings = load_settings(embed_model=str(prompted_model))
     pipeline.ingest(settings, [str(corpus / "alpha.txt")])
     manifest = json.loads((settings.collection_dir / "manifest.json").read_text())

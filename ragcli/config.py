@@ -53,6 +53,9 @@ class Settings:
     batch_size: int = 32
     commit_every: int = 60  # seconds between an ingest's commits; 0: after every file
     max_file_mb: int = 200  # bigger files are skipped by ingest
+    # Where collections live: None or "faiss" for folders under home, or a PostgreSQL URL
+    # (postgresql://USER@HOST/DB); a collection ingested into a database remembers it.
+    store: str | None = None
 
     @property
     def collection_dir(self) -> Path:
@@ -85,6 +88,13 @@ class Settings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be at least 1")
+        if self.store is not None and not (
+            self.store == "faiss" or self.store.split("://", 1)[0] in ("postgresql", "postgres")
+        ):
+            raise UsageError(
+                "--store must be 'faiss' or a PostgreSQL URL",
+                "e.g. --store postgresql://USER@HOST/DB (password from PGPASSWORD or ~/.pgpass)",
+            )
         if self.commit_every < 0:
             raise UsageError("commit-every must be at least 0 (seconds)")
         if self.chunk_overlap is not None and self.chunk_overlap < 0:

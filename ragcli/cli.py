@@ -36,6 +36,15 @@ Collection = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+Store = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Where the collection lives: 'faiss' (a folder under RAGCLI_HOME) or a "
+        "PostgreSQL URL postgresql://USER@HOST/DB with pgvector; remembered per collection "
+        "[env: RAGCLI_STORE; default: faiss].",
+    ),
+]
 Quiet = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress, notes or warnings on stderr.")
 ]
@@ -239,6 +248,16 @@ def ingest(
             "change) and swap it in when done; the old one stays until then.",
         ),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Take the K-th of N shares of the files (by a hash of each file's path under "
+            "its folder), so N ingesters, on one machine or many, fill one collection together.",
+        ),
+    ] = None,
+    store: Store = None,
     json_: Json = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -254,6 +273,7 @@ def ingest(
             document_prompt=document_prompt,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
+            store=store,
         )
         report = pipeline.ingest(
             settings,
@@ -262,8 +282,19 @@ def ingest(
             dry_run=dry_run,
             prune=prune,
             rebuild=rebuild,
+            shard=_parse_shard(shard),
         )
         console.render_ingest(report, json_)
+
+
+def _parse_shard(value: str | None) -> tuple[int, int] | None:
+    """``K/N`` as (K, N), 1 <= K <= N."""
+    if value is None:
+        return None
+    k, _, n = value.partition("/")
+    if k.strip().isdigit() and n.strip().isdigit() and 1 <= int(k) <= int(n):
+        return int(k), int(n)
+    raise UsageError(f"invalid --shard {value!r}", "use K/N with 1 <= K <= N, e.g. --shard 2/4")
 
 
 def _batch_questions(source: str) -> list[tuple[str, str]]:
@@ -488,6 +519,7 @@ def eval_(
     embed_model: EmbedModel = None,
     chunk_size: ChunkSize = None,
     chunk_overlap: ChunkOverlap = None,
+    store: Store = None,
     json_: Json = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -504,6 +536,7 @@ def eval_(
             mode=mode,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
+            store=store,
         )
         report = pipeline.evaluate(
             settings, dataset, queries, qrels, save_run, console.ConsoleEvents(quiet)

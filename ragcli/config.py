@@ -63,6 +63,9 @@ class Settings:
     # "auto": export the embedder to ONNX at ingest and embed questions with onnxruntime when
     # an export is there; "off": always sentence-transformers (torch).
     onnx: str = "auto"
+    # Where collections live: None or "faiss" for folders under home, or a PostgreSQL URL
+    # (postgresql://USER@HOST/DB); a collection ingested into a database remembers it.
+    store: str | None = None
 
     @property
     def collection_dir(self) -> Path:
@@ -104,6 +107,13 @@ class Settings:
         if self.onnx not in ONNX_MODES:
             raise UsageError(
                 f"unknown onnx setting {self.onnx!r}", f"use one of: {', '.join(ONNX_MODES)}"
+            )
+        if self.store is not None and not (
+            self.store == "faiss" or self.store.split("://", 1)[0] in ("postgresql", "postgres")
+        ):
+            raise UsageError(
+                "--store must be 'faiss' or a PostgreSQL URL",
+                "e.g. --store postgresql://USER@HOST/DB (password from PGPASSWORD or ~/.pgpass)",
             )
         if self.commit_every < 0:
             raise UsageError("commit-every must be at least 0 (seconds)")

@@ -189,7 +189,11 @@ def render_status(status: CollectionStatus, as_json: bool) -> None:
         return
     data = status.to_dict()
     index = status.index
-    if index["kind"] == "exact":
+    if index["type"] == "HNSW":
+        kind = f"approximate (pgvector HNSW, ef_search {index['ef_search']})"
+    elif index["kind"] == "exact" and index["type"] != "FlatIP":
+        kind = f"exact ({index['type']})"
+    elif index["kind"] == "exact":
         kind = "exact (flat inner product)"
     else:
         kind = f"approximate (IVF, {index['lists']} lists, {index['probes']} probed)"

@@ -12,6 +12,7 @@ EXIT_INCOMPATIBLE = 5
 EXIT_NOTHING_INGESTED = 6
 EXIT_NOT_ANSWERED = 7  # ask abstained: weak retrieval, the model declined, or no support
 EXIT_BUSY = 8  # another process is writing the collection; worth trying again later
+EXIT_STORE = 9  # the PostgreSQL store cannot be reached, refuses the login, or lacks pgvector
 EXIT_INTERRUPTED = 130
 
 
@@ -54,6 +55,12 @@ class CollectionBusyError(RagcliError):
     """Another process is writing to the collection."""
 
     exit_code = EXIT_BUSY
+
+
+class StoreUnavailableError(RagcliError):
+    """The database server behind a PostgreSQL store cannot be used."""
+
+    exit_code = EXIT_STORE
 
 
 class NothingIngestedError(RagcliError):

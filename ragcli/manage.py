@@ -11,16 +11,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragcli.backends import (
+    FolderBackend,
+    PostgresBackend,
+    backend_for,
+    forget_store,
+    opened,
+    remembered_stores,
+)
 from ragcli.config import Settings
 from ragcli.errors import RagcliError
 from ragcli.store import (
-    MANIFEST,
     StoredDocument,
-    describe_index,
-    drop_collection,
-    opened,
-    read_manifest,
     recover_collection,
+)
+from ragcli.store import (
+    opened as opened_folder,
 )
 
 
@@ -68,21 +74,21 @@ class CollectionStatus:
 
 def collection_status(settings: Settings) -> CollectionStatus:
     """Counts, settings, index kind and size of a collection; its vectors are checked too."""
-    directory = settings.collection_dir
-    recover_collection(directory)
-    with opened(directory) as store:  # loading the vectors checks them against the chunks
+    backend = backend_for(settings)
+    backend.recover()
+    with opened(backend) as store:  # loading the vectors checks them against the chunks
         counts = store.counts()
         manifest = store.manifest
         return CollectionStatus(
             collection=settings.collection,
-            path=str(directory),
+            path=backend.location,
             format_version=int(manifest.get("format_version", 0)),
             embedder=dict(manifest.get("embedder", {})),
             chunking=dict(manifest.get("chunking", {})),
             documents=counts["documents"],
             files=counts["files"],
             chunks=store.chunk_count,
-            index=describe_index(store.index),
+            index=backend.describe_index(store),
             disk_bytes=store.disk_bytes(),
             updated_at=store.updated_at,
             created_at=manifest.get("created_at"),
@@ -118,7 +124,7 @@ class DocumentList:
 
 def list_documents(settings: Settings) -> DocumentList:
     """The collection's documents, by source."""
-    with opened(settings.collection_dir, load_vectors=False) as store:
+    with opened(backend_for(settings), load_vectors=False) as store:
         return DocumentList(settings.collection, store.document_details())
 
 
@@ -160,9 +166,9 @@ def _matches(target: str, documents: list[StoredDocument]) -> list[StoredDocumen
 def remove_documents(settings: Settings, targets: list[str]) -> RemoveReport:
     """Remove documents by source as shown, path as ingested (file or folder), in one commit."""
     report = RemoveReport(settings.collection)
-    directory = settings.collection_dir
-    recover_collection(directory)
-    with opened(directory, writable=True) as store:
+    backend = backend_for(settings)
+    backend.recover()
+    with opened(backend, writable=True) as store:
         documents = store.documents()
         chosen: dict[str, StoredDocument] = {}
         for target in targets:
@@ -202,7 +208,46 @@ class CollectionSummary:
 
 
 def list_collections(settings: Settings) -> list[CollectionSummary]:
-    """Every collection under ``$RAGCLI_HOME/collections``, from metadata (vectors not read)."""
+    """Every collection under ``$RAGCLI_HOME/collections`` and in the databases that
+    collections were ingested into, from metadata (vectors not read)."""
+    summaries = _folder_collections(settings) + _database_collections(settings)
+    return sorted(summaries, key=lambda s: s.name)
+
+
+def _database_collections(settings: Settings) -> list[CollectionSummary]:
+    from ragcli import pgstore
+
+    urls = set(remembered_stores(settings).values())
+    if settings.store and pgstore.is_url(settings.store):
+        urls = {u for u in urls if u != pgstore.without_password(settings.store)}
+        urls.add(settings.store)
+    summaries = []
+    for url in sorted(urls):
+        try:
+            names = pgstore.collection_names(url)
+        except RagcliError as e:
+            summaries.append(CollectionSummary(pgstore.redact(url), problem=e.message))
+            continue
+        for name in names:
+            summary = CollectionSummary(name)
+            try:
+                with opened(PostgresBackend(url, name), load_vectors=False) as store:
+                    _summarize(summary, store)
+            except RagcliError as e:
+                summary.problem = e.message
+            summaries.append(summary)
+    return summaries
+
+
+def _summarize(summary: CollectionSummary, store: Any) -> None:
+    counts = store.counts()
+    summary.documents, summary.chunks = counts["documents"], counts["chunks"]
+    summary.embedder = store.manifest["embedder"]["name"]
+    summary.disk_bytes = store.disk_bytes()
+    summary.updated_at = store.updated_at
+
+
+def _folder_collections(settings: Settings) -> list[CollectionSummary]:
     root = settings.home / "collections"
     if not root.is_dir():
         return []
@@ -214,12 +259,8 @@ def list_collections(settings: Settings) -> list[CollectionSummary]:
             continue  # a rebuild or a drop in progress
         summary = CollectionSummary(directory.name)
         try:
-            with opened(directory, load_vectors=False) as store:
-                counts = store.counts()
-                summary.documents, summary.chunks = counts["documents"], counts["chunks"]
-                summary.embedder = store.manifest["embedder"]["name"]
-                summary.disk_bytes = store.disk_bytes()
-                summary.updated_at = store.updated_at
+            with opened_folder(directory, load_vectors=False) as store:
+                _summarize(summary, store)
         except RagcliError as e:
             summary.problem = e.message
         summaries.append(summary)
@@ -246,17 +287,20 @@ class DropReport:
 
 def describe_for_drop(settings: Settings) -> DropReport:
     """What dropping the collection would delete (for the confirmation question)."""
-    directory = settings.collection_dir
-    recover_collection(directory)
-    if not (directory / MANIFEST).exists():
-        read_manifest(directory)  # "does not exist", or "not a ragcli collection"
+    backend = backend_for(settings)
+    backend.recover()
+    if not backend.exists():
+        backend.read_manifest()  # "does not exist", or "not a ragcli collection"
     try:
-        with opened(directory, load_vectors=False) as store:
+        with opened(backend, load_vectors=False) as store:
             counts = store.counts()
             return DropReport(
                 settings.collection, counts["documents"], counts["chunks"], store.disk_bytes()
             )
-    except RagcliError:  # a damaged collection can still be dropped
+    except RagcliError:  # a damaged folder collection can still be dropped
+        if not isinstance(backend, FolderBackend):
+            raise
+        directory = settings.collection_dir
         size = sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
         return DropReport(settings.collection, 0, 0, size)
 
@@ -264,5 +308,6 @@ def describe_for_drop(settings: Settings) -> DropReport:
 def drop(settings: Settings) -> DropReport:
     """Delete the collection (refused while an ingest writes it)."""
     report = describe_for_drop(settings)
-    drop_collection(settings.collection_dir)
+    backend_for(settings).drop()
+    forget_store(settings)
     return report

@@ -8,13 +8,13 @@ import glob
 import hashlib
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ragcli.backends import Backend, CollectionStore, backend_for, opened, remember_store
 from ragcli.chunking import split_document
 from ragcli.config import Settings
 from ragcli.embedding import Embedder, collection_prompts, embedder_name
@@ -58,18 +58,7 @@ from ragcli.onnxembed import (
 from ragcli.prefetch import read_ahead
 from ragcli.prompting import pack_passages
 from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, candidates, retrieve
-from ragcli.store import (
-    MANIFEST,
-    FaissStore,
-    StoredDocument,
-    discard_staging,
-    make_manifest,
-    new_collection_dir,
-    read_manifest,
-    recover_collection,
-    replace_collection,
-    staging_dir,
-)
+from ragcli.store import StoredDocument, make_manifest
 
 DEFAULT_CHUNK_SIZE = 200
 DEFAULT_CHUNK_OVERLAP = 32
@@ -242,19 +231,23 @@ def ingest(
     dry_run: bool = False,
     prune: bool = True,
     rebuild: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> IngestReport:
     """Bring the collection in step with the files named.
 
     New and changed files are (re-)embedded, unchanged ones skipped, unreadable ones reported,
     and files gone from a folder ingested again removed (unless ``prune`` is off). ``rebuild``
     re-embeds everything into a new collection that replaces the old one at the end; with no
-    arguments it reads again what the collection holds.
+    arguments it reads again what the collection holds. ``shard`` (K, N) takes the K-th of N
+    shares of the files, so N ingesters together do what one does alone.
     """
     events = events or Events()
     started = time.perf_counter()
-    directory = settings.collection_dir
-    recover_collection(directory)
-    exists = (directory / MANIFEST).exists()
+    if shard is not None and rebuild:
+        raise UsageError("--shard cannot be combined with --rebuild", "rebuild with one ingester")
+    backend = backend_for(settings)
+    backend.recover()
+    exists = backend.exists()
     report = IngestReport(
         collection=settings.collection, dry_run=dry_run, rebuilt=rebuild and exists
     )
@@ -262,9 +255,9 @@ def ingest(
         hint = "give files, folders or glob patterns; --rebuild alone re-reads a collection"
         raise UsageError("missing PATH", hint)
     if report.rebuilt:
-        _rebuild(settings, arguments, events, report)
+        _rebuild(settings, backend, arguments, events, report)
     else:
-        _update(settings, arguments, events, report, exists, prune)
+        _update(settings, backend, arguments, events, report, exists, prune, shard)
     if report.chunks_added and not dry_run:
         _export_for_queries(settings, events)
     report.seconds = time.perf_counter() - started
@@ -281,11 +274,12 @@ def _export_for_queries(settings: Settings, events: Events) -> None:
     if not onnx_enabled(settings):
         return
     try:
-        manifest = read_manifest(settings.collection_dir)
+        backend = backend_for(settings)
+        manifest = backend.read_manifest()
         name = manifest["embedder"]["name"]
         if find_export(settings.model_cache_dir, name) is not None:
             return
-        with FaissStore.open(settings.collection_dir, load_vectors=False) as store:
+        with opened(backend, load_vectors=False) as store:
             texts = store.sample_texts(32)
         embedder = Embedder(name, settings.batch_size, *collection_prompts(manifest, settings))
         events.status(f"exporting the embedder to ONNX for fast questions ({name})")
@@ -337,21 +331,24 @@ def _nothing_ingested(report: IngestReport) -> NothingIngestedError:
 
 def _update(
     settings: Settings,
+    backend: Backend,
     arguments: list[str],
     events: Events,
     report: IngestReport,
     exists: bool,
     prune: bool,
+    shard: tuple[int, int] | None = None,
 ) -> None:
     """Ingest into the collection in place, committing whole files as it goes."""
-    directory = settings.collection_dir
     found = collect_inputs(arguments, report.skipped, events)
+    if shard is not None:
+        found.inputs = [item for item in found.inputs if _in_shard(item, shard)]
     if exists:
-        _check_compatible(read_manifest(directory), settings)
+        _check_compatible(backend.read_manifest(), settings)
     if report.dry_run:
-        store = FaissStore.open(directory, load_vectors=False) if exists else None
+        store = backend.open(load_vectors=False) if exists else None
         try:
-            _plan(store, found, report, prune)
+            _plan(store, found, report, prune, shard)
         finally:
             if store:
                 store.close()
@@ -362,8 +359,8 @@ def _update(
             "supported: .txt .md .rst .html .htm .pdf .jsonl; see the warnings above",
         )
     if exists:
-        store = FaissStore.open(directory, writable=True)
-        discard_staging(directory)  # a rebuild that died; we hold the lock it held
+        store = backend.open(writable=True)
+        backend.discard_staging()  # a rebuild that died; we hold the lock it held
         embedder = Embedder(
             store.manifest["embedder"]["name"],
             settings.batch_size,
@@ -372,9 +369,10 @@ def _update(
         )
     else:
         embedder, manifest = _new_collection(settings, None)
-        store = FaissStore.create(new_collection_dir(directory), manifest, publish_to=directory)
+        store = backend.create(manifest)
+    remember_store(settings)
     try:
-        gone = _prunable(store, found) if prune else []
+        gone = _prunable(store, found, shard) if prune else []
         _ingest_into(store, embedder, found.inputs, report, events, settings, gone)
     except KeyboardInterrupt:
         store.rollback()
@@ -388,19 +386,22 @@ def _update(
         empty = store.generation == 0
         store.close()
         if not exists and empty:
-            shutil.rmtree(store.directory, ignore_errors=True)  # still the staging folder
+            backend.discard_new(store)
     if not (report.added or report.updated or report.unchanged or report.removed):
         raise _nothing_ingested(report)
 
 
 def _rebuild(
-    settings: Settings, arguments: list[str], events: Events, report: IngestReport
+    settings: Settings,
+    backend: Backend,
+    arguments: list[str],
+    events: Events,
+    report: IngestReport,
 ) -> None:
-    """Embed everything anew into a sibling folder, then swap it in for the collection."""
-    directory = settings.collection_dir
-    old = FaissStore.open(directory, writable=True)  # the lock keeps other writers out throughout
+    """Embed everything anew into a staging collection, then swap it in for the collection."""
+    old = backend.open_for_rebuild()  # keeps other writers out throughout
     try:
-        discard_staging(directory)
+        backend.discard_staging()
         found = collect_inputs(arguments or old.ingest_arguments(), report.skipped, events)
         kept = {str(item.path) for item in found.inputs}
         gone = [d for d in _by_file(old.documents()) if d.file not in kept]
@@ -411,21 +412,17 @@ def _rebuild(
         if not found.inputs:
             raise _nothing_ingested(report)
         embedder, manifest = _new_collection(settings, old.manifest)
-        staging = staging_dir(directory)
-        new = FaissStore.create(staging, manifest, generation_floor=old.generation)
+        new = backend.create_staging(manifest, old.generation)
         try:
             _ingest_into(new, embedder, found.inputs, report, events, settings, [], periodic=False)
             if not report.added:
                 raise _nothing_ingested(report)
-            new.checkpoint()
         except BaseException:
-            new.close()
-            shutil.rmtree(staging, ignore_errors=True)
+            backend.abandon_staging(new)
             raise
-        new.close()
         report.removed = [_file_source(d) for d in gone]
         report.chunks_removed = old.counts()["chunks"]
-        replace_collection(staging, directory)
+        backend.publish_staging(new, old)
     except KeyboardInterrupt:
         raise IngestInterrupted(
             f"interrupted; collection {settings.collection!r} is as it was before the rebuild",
@@ -458,19 +455,45 @@ def _disappeared(document: StoredDocument) -> bool:
     return now != Path(document.file) or not now.is_file()
 
 
-def _prunable(store: FaissStore, found: Found) -> list[StoredDocument]:
-    """Files ingested from one of these folders that are no longer in it (one per file)."""
+def shard_of(root: str | None, origin: str | None, file: str, shards: int) -> int:
+    """Which of ``shards`` ingesters (1-based) takes a file: by a hash of its path under the
+    folder it was found in (its name for a file argument), the same on every machine."""
+    key = os.path.relpath(origin, root) if root and origin else os.path.basename(file)
+    digest = hashlib.sha256(PurePosixPath(key).as_posix().encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards + 1
+
+
+def _in_shard(item: _Input, shard: tuple[int, int]) -> bool:
+    return shard_of(item.root, item.origin, str(item.path), shard[1]) == shard[0]
+
+
+def _prunable(
+    store: CollectionStore, found: Found, shard: tuple[int, int] | None = None
+) -> list[StoredDocument]:
+    """Files ingested from one of these folders that are no longer in it (one per file).
+
+    With a shard, only files of that shard: each gone file is removed by exactly one ingester.
+    """
     present = {str(item.path) for item in found.inputs}
     gone: dict[str, StoredDocument] = {}
     for folder in found.folders:
         for document in store.documents_from_folder(folder):
             candidate = document.file not in present and document.file not in gone
+            if shard is not None and candidate:
+                owner = shard_of(document.root, document.origin, document.file, shard[1])
+                candidate = owner == shard[0]
             if candidate and _disappeared(document):
                 gone[document.file] = document
     return list(gone.values())
 
 
-def _plan(store: FaissStore | None, found: Found, report: IngestReport, prune: bool) -> None:
+def _plan(
+    store: CollectionStore | None,
+    found: Found,
+    report: IngestReport,
+    prune: bool,
+    shard: tuple[int, int] | None = None,
+) -> None:
     """Classify inputs as new, changed or unchanged, and list what pruning would remove.
 
     No model is loaded. A file whose size or mtime changed is hashed, so a file that was only
@@ -488,7 +511,7 @@ def _plan(store: FaissStore | None, found: Found, report: IngestReport, prune: b
             continue
         (report.unchanged if same else report.updated).append(item.source)
     if store and prune:
-        report.removed = [_file_source(d) for d in _prunable(store, found)]
+        report.removed = [_file_source(d) for d in _prunable(store, found, shard)]
 
 
 def _sha256(path: Path) -> str:
@@ -520,7 +543,7 @@ class _Pending:
 
 
 def _ingest_into(
-    store: FaissStore,
+    store: CollectionStore,
     embedder: Embedder,
     inputs: list[_Input],
     report: IngestReport,
@@ -563,21 +586,27 @@ def _ingest_into(
     pending: list[_Pending] = []
     last_commit = time.monotonic()
     events.start(len(inputs), "ingesting")
-    # Files whose size and mtime are as stored are not read at all.
-    plan = []
-    for item in inputs:
-        stored = store.documents_of_file(str(item.path))
-        plan.append((item, stored, bool(stored) and _same_stat(item.path, stored)))
-    reads = read_ahead([item for item, _, same in plan if not same], read)
+    # Files whose size and mtime are as stored are not read at all. Which those are is
+    # guessed up front, from one listing, to know what to read ahead; each file's state is
+    # then looked up again when its turn comes (a database store locks the file then).
+    known: dict[str, list[StoredDocument]] = {}
+    for stored_document in store.documents():
+        known.setdefault(stored_document.file, []).append(stored_document)
+    plan = [
+        (item, bool(known.get(str(item.path))) and _same_stat(item.path, known[str(item.path)]))
+        for item in inputs
+    ]
+    reads = read_ahead([item for item, same in plan if not same], read)
     try:
-        for item, stored, same in plan:
+        for item, guessed_same in plan:
             events.advance()
-            if same:
+            future = None if guessed_same else next(reads)[1]
+            stored = store.documents_of_file(str(item.path))
+            if stored and _same_stat(item.path, stored):
                 _unchanged(store, item, stored, report)
                 continue
-            _, future = next(reads)
             try:
-                chunked = future.result()
+                chunked = future.result() if future is not None else read(item)
             except LoaderError as e:
                 report.skipped.append(SkippedFile(item.source, e.message))
                 events.warn(f"skipped {item.source}: {e.message}")
@@ -612,7 +641,7 @@ def _ingest_into(
 
 
 def _unchanged(
-    store: FaissStore, item: _Input, stored: list[StoredDocument], report: IngestReport
+    store: CollectionStore, item: _Input, stored: list[StoredDocument], report: IngestReport
 ) -> None:
     if item.origin and (stored[0].origin, stored[0].root) != (item.origin, item.root):
         store.set_origin(str(item.path), item.root, item.origin)
@@ -620,7 +649,7 @@ def _unchanged(
 
 
 def _flush(
-    store: FaissStore, embedder: Embedder, pending: list[_Pending], report: IngestReport
+    store: CollectionStore, embedder: Embedder, pending: list[_Pending], report: IngestReport
 ) -> None:
     """Stage the pending files in the store, embedding their chunks a batch at a time.
 
@@ -656,11 +685,15 @@ def _flush(
 # -- search and ask ----------------------------------------------------------------------------
 
 
-def _open_for_reading(settings: Settings) -> tuple[FaissStore, Embedder]:
-    directory = settings.collection_dir
-    manifest = read_manifest(directory)
-    _check_embedder(manifest, settings)
-    store = FaissStore.open(directory)
+def _open_for_reading(settings: Settings) -> tuple[CollectionStore, Embedder]:
+    backend = backend_for(settings)
+    store = backend.open()
+    manifest = store.manifest
+    try:
+        _check_embedder(manifest, settings)
+    except BaseException:
+        store.close()
+        raise
     if store.chunk_count == 0:
         store.close()
         raise CollectionNotFoundError(

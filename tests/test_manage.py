@@ -17,7 +17,8 @@ from ragcli.errors import EXIT_BUSY
 
 from .conftest import FakeEmbedder
 
-pytestmark = pytest.mark.usefixtures("fake_models")
+# Every test here runs on a FAISS folder and on a PostgreSQL database, unless marked.
+pytestmark = pytest.mark.usefixtures("fake_models", "store")
 runner = CliRunner()
 
 
@@ -25,7 +26,7 @@ def run(*args: str, input: str | None = None):
     return runner.invoke(app, list(args), input=input)
 
 
-def test_status_json_and_plain(corpus: Path) -> None:
+def test_status_json_and_plain(corpus: Path, store: str | None) -> None:
     run("ingest", str(corpus))
     data = json.loads(run("status", "--json").stdout)
     assert data["collection"] == "default" and data["format_version"] == 2
@@ -35,7 +36,10 @@ def test_status_json_and_plain(corpus: Path) -> None:
     assert data["index"]["kind"] == "exact" and data["disk_bytes"] > 0
     assert data["updated_at"].endswith("Z") and data["generation"] == 1
     plain = run("status").stdout.splitlines()
-    assert "documents\t3" in plain and "index\texact (flat inner product)" in plain
+    index = "flat inner product" if store is None else "pgvector sequential scan"
+    assert "documents\t3" in plain and f"index\texact ({index})" in plain
+    if store is not None:  # where it lives, without the password
+        assert data["path"].startswith("postgresql://postgres:***@/") and "default" in data["path"]
     missing = run("status", "-c", "nope")
     assert missing.exit_code == 3 and "does not exist" in missing.stderr
 
@@ -94,6 +98,7 @@ def test_drop_asks_on_a_terminal(corpus: Path, monkeypatch: pytest.MonkeyPatch) 
     assert gone.exit_code == 0 and "dropped collection 'default'" in gone.stdout
 
 
+@pytest.mark.parametrize("store", ["faiss"], indirect=True)  # PostgreSQL: test_pgstore.py
 def test_second_ingest_fails_at_once_while_readers_keep_working(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

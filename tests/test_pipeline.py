@@ -6,15 +6,24 @@ from pathlib import Path
 import pytest
 
 from ragcli import pipeline
+from ragcli.backends import backend_for, opened
 from ragcli.config import load_settings
 from ragcli.errors import (
     CollectionNotFoundError,
     IncompatibleCollectionError,
     NothingIngestedError,
 )
-from ragcli.store import FaissStore, read_manifest
+from ragcli.store import FaissStore
 
-pytestmark = pytest.mark.usefixtures("fake_models")
+from .conftest import check_consistent, stored_files
+
+# Every test here runs twice: on a FAISS folder and on a PostgreSQL database.
+pytestmark = pytest.mark.usefixtures("fake_models", "store")
+
+
+def _chunk_count(settings) -> int:
+    with opened(backend_for(settings)) as collection:
+        return collection.chunk_count
 
 
 def test_ingest_then_search_finds_the_passage(corpus: Path) -> None:
@@ -42,14 +51,12 @@ def test_second_ingest_of_unchanged_files_adds_nothing(corpus: Path) -> None:
 def test_changed_file_replaces_its_chunks(corpus: Path) -> None:
     settings = load_settings()
     pipeline.ingest(settings, [str(corpus)])
-    with FaissStore.open(settings.collection_dir) as store:
-        before = store.chunk_count
+    before = _chunk_count(settings)
     (corpus / "alpha.txt").write_text("The Brindle bridge was rebuilt in 1990.\n")
     report = pipeline.ingest(settings, [str(corpus)])
     assert report.updated == [report.updated[0]] and report.updated[0].endswith("alpha.txt")
     assert report.chunks_removed >= 1
-    with FaissStore.open(settings.collection_dir) as store:
-        assert store.chunk_count == before - report.chunks_removed + report.chunks_added
+    assert _chunk_count(settings) == before - report.chunks_removed + report.chunks_added
     hits = pipeline.search(settings, "Brindle bridge", top_k=10).hits
     assert not any("1932" in h.text for h in hits)
 
@@ -78,14 +85,14 @@ def test_nothing_readable_is_an_error_and_leaves_no_collection(tmp_path: Path) -
     settings = load_settings()
     with pytest.raises(NothingIngestedError):
         pipeline.ingest(settings, [str(tmp_path / "empty.txt"), str(tmp_path / "missing.md")])
-    assert not settings.collection_dir.exists()
+    assert not backend_for(settings).exists() and not settings.collection_dir.exists()
 
 
 def test_globs_and_dry_run(corpus: Path) -> None:
     settings = load_settings()
     plan = pipeline.ingest(settings, [str(corpus / "**" / "*.rst")], dry_run=True)
     assert [Path(p).name for p in plan.added] == ["gamma.rst"]
-    assert not settings.collection_dir.exists()
+    assert not backend_for(settings).exists()
     pipeline.ingest(settings, [str(corpus)])
     plan = pipeline.ingest(settings, [str(corpus)], dry_run=True)
     assert len(plan.unchanged) == 3 and not plan.added
@@ -122,8 +129,7 @@ def test_interrupted_ingest_keeps_committed_state(
     with pytest.raises(pipeline.IngestInterrupted) as info:
         pipeline.ingest(settings, [str(corpus)])
     assert info.value.exit_code == 130
-    with FaissStore.open(settings.collection_dir) as store:
-        assert [Path(d.path).name for d in store.documents()] == ["alpha.txt"]
+    assert stored_files(settings) == ["alpha.txt"]
     monkeypatch.setattr(pipeline, "load_documents", real_load)
     report = pipeline.ingest(settings, [str(corpus)])
     assert len(report.added) == 2 and len(report.unchanged) == 1
@@ -143,18 +149,23 @@ def test_ask_cites_the_packed_passage(corpus: Path) -> None:
 # -- pruning, dry run, rebuild, commits ---------------------------------------------------------
 
 
-def _stored_files(settings) -> list[str]:
-    with FaissStore.open(settings.collection_dir, load_vectors=False) as store:
-        return sorted(Path(d.file).name for d in store.documents())
+_stored_files = stored_files
+_check_consistent = check_consistent
 
 
-def _check_consistent(settings) -> int:
-    """Vectors, chunks and lexical rows agree; returns the chunk count."""
-    with FaissStore.open(settings.collection_dir) as store:
-        chunks = store.counts()["chunks"]
-        fts = store.db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
-        assert store.chunk_count == chunks == fts
-        return chunks
+def _only_collection_left(settings, store: str | None) -> None:
+    """No staging or retired copy is left beside the collection."""
+    if store is None:
+        assert sorted(p.name for p in settings.collection_dir.parent.iterdir()) == ["default"]
+        return
+    import psycopg
+
+    with psycopg.connect(store) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM ragcli_collections")]
+        tables = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'ragcli\\_%'"
+        ).fetchone()[0]
+    assert names == ["default"] and tables == 3  # the catalogue, documents, chunks
 
 
 def test_files_gone_from_a_folder_are_removed_on_its_next_ingest(corpus: Path) -> None:
@@ -240,7 +251,7 @@ def test_dry_run_hashes_changed_files_and_changes_nothing(corpus: Path) -> None:
     assert _stored_files(settings) == ["alpha.txt", "beta.md", "gamma.rst"]
 
 
-def test_rebuild_reembeds_with_new_settings_and_swaps_in(corpus: Path) -> None:
+def test_rebuild_reembeds_with_new_settings_and_swaps_in(corpus: Path, store: str | None) -> None:
     settings = load_settings()
     pipeline.ingest(settings, [str(corpus)])
     before = _check_consistent(settings)
@@ -248,18 +259,18 @@ def test_rebuild_reembeds_with_new_settings_and_swaps_in(corpus: Path) -> None:
     report = pipeline.ingest(load_settings(chunk_size=8, chunk_overlap=2), [], rebuild=True)
     assert report.rebuilt and len(report.added) == 2 and report.chunks_removed == before
     assert [Path(p).name for p in report.removed] == ["alpha.txt"]
-    assert read_manifest(settings.collection_dir)["chunking"] == {
+    assert backend_for(settings).read_manifest()["chunking"] == {
         "chunk_size": 8, "chunk_overlap": 2,
     }  # fmt: skip
     assert _check_consistent(settings) > before - 1
-    assert sorted(p.name for p in settings.collection_dir.parent.iterdir()) == ["default"]
+    _only_collection_left(settings, store)
     # The folder it was rebuilt from is remembered: pruning still works.
     (corpus / "beta.md").unlink()
     assert len(pipeline.ingest(settings, [str(corpus)]).removed) == 1
 
 
 def test_failed_rebuild_leaves_the_collection_as_it_was(
-    corpus: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, store: str | None
 ) -> None:
     settings = load_settings()
     pipeline.ingest(settings, [str(corpus)])
@@ -274,21 +285,24 @@ def test_failed_rebuild_leaves_the_collection_as_it_was(
     with pytest.raises(pipeline.IngestInterrupted, match="as it was before the rebuild"):
         pipeline.ingest(settings, [str(corpus)], rebuild=True)
     assert _check_consistent(settings) == chunks
-    assert sorted(p.name for p in settings.collection_dir.parent.iterdir()) == ["default"]
+    _only_collection_left(settings, store)
 
 
 def test_commit_every_zero_commits_after_each_file(
-    corpus: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, store: str | None
 ) -> None:
+    from ragcli.pgstore import PgStore
+
     settings = load_settings(commit_every=0)
     generations: list[int] = []
-    real_save = FaissStore.save
+    kind = FaissStore if store is None else PgStore
+    real_save = kind.save
 
-    def save(store: FaissStore) -> None:
-        real_save(store)
-        generations.append(store.generation)
+    def save(collection) -> None:
+        real_save(collection)
+        generations.append(collection.generation)
 
-    monkeypatch.setattr(FaissStore, "save", save)
+    monkeypatch.setattr(kind, "save", save)
     pipeline.ingest(settings, [str(corpus)])
     assert generations[:3] == [1, 2, 3]  # one commit per file, then the final (no-op) one
 
@@ -315,6 +329,7 @@ def test_long_file_is_embedded_a_batch_at_a_time(
     assert _check_consistent(settings) == report.chunks_added
 
 
+@pytest.mark.parametrize("store", ["faiss"], indirect=True)  # the IVF index is FAISS's own
 def test_update_remove_and_rebuild_work_on_an_approximate_index(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,0 +1,27 @@
+"""The ragcli command line with the fake embedder, for tests that need processes of their own.
+
+``python -m tests.fakecli ingest ...`` from the repository root; ``RAGCLI_TEST_EMBED_DELAY``
+(seconds) slows each embedding batch so a test can kill the process in the middle.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import ragcli.pipeline as pipeline
+from ragcli.cli import main
+from tests.conftest import FakeEmbedder, FakeGenerator
+
+
+class SlowFakeEmbedder(FakeEmbedder):
+    def embed_documents(self, texts, normalize=True):  # type: ignore[no-untyped-def]
+        time.sleep(float(os.environ.get("RAGCLI_TEST_EMBED_DELAY", "0")))
+        return super().embed_documents(texts, normalize)
+
+
+pipeline.Embedder = SlowFakeEmbedder  # type: ignore[misc,assignment]
+pipeline.Generator = FakeGenerator  # type: ignore[misc,assignment]
+
+if __name__ == "__main__":
+    main()

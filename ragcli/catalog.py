@@ -397,7 +397,11 @@ def prepare_embedder(settings: Settings, status: StatusCallback = _quiet) -> Pre
     """Load the embedder ingest will use and embed one text with it."""
     started = time.perf_counter()
     embedder = Embedder(
-        settings.embed_model, settings.batch_size, settings.query_prompt, settings.document_prompt
+        settings.embed_model,
+        settings.batch_size,
+        settings.query_prompt,
+        settings.document_prompt,
+        precision="float32",  # the reference the ONNX export is checked against
     )
     status(f"loading the embedder {embedder.name}")
     vector = embedder.embed_documents(["ragcli checks that this embedder loads."])

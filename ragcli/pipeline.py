@@ -280,8 +280,10 @@ def _export_for_queries(settings: Settings, events: Events) -> None:
         if find_export(settings.model_cache_dir, name) is not None:
             return
         with opened(backend, load_vectors=False) as store:
-            texts = store.sample_texts(32)
-        embedder = Embedder(name, settings.batch_size, *collection_prompts(manifest, settings))
+            texts = store.sample_texts(8)
+        # Checked against the float32 model: the reference, whatever precision chunks used.
+        prompts = collection_prompts(manifest, settings)
+        embedder = Embedder(name, settings.batch_size, *prompts, precision="float32")
         events.status(f"exporting the embedder to ONNX for fast questions ({name})")
         export = export_embedder(embedder, settings.model_cache_dir, texts)
         events.status(

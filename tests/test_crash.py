@@ -141,7 +141,10 @@ def _same(actual: dict, expected: dict, partial: bool = False) -> None:
         assert set(actual) == set(expected)
     for name, (texts, vectors) in actual.items():
         assert texts == expected[name][0]
-        assert np.allclose(vectors, expected[name][1], atol=1e-4)
+        # The same chunks, in another batch: bfloat16 embedding (the default where the CPU
+        # has it) moves vectors by a few 1e-4 with the padding of the batch.
+        cosines = (vectors * expected[name][1]).sum(axis=1)
+        assert cosines.min() > 0.9999, cosines.min()
 
 
 def test_sigkill_anywhere_leaves_a_whole_collection_and_the_next_ingest_resumes(

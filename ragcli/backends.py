@@ -229,11 +229,14 @@ def _write_stores(settings: Settings, stores: dict[str, str]) -> None:
 
 
 def remember_store(settings: Settings) -> None:
-    """Record the database of a collection, so later commands need only ``-c``."""
+    """Record the database of a collection, so later commands need only ``-c``; an ingest
+    with ``--store faiss`` forgets it."""
     from ragcli.pgstore import without_password
 
     url = store_url(settings)
     if url is None:
+        if settings.store == FAISS:  # moved to (or made again in) a folder: forget the database
+            forget_store(settings)
         return
     stores = remembered_stores(settings)
     if stores.get(settings.collection) != without_password(url):

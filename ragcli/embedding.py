@@ -8,6 +8,7 @@ prompt: the one given, else the one the model declares in ``config_sentence_tran
 from __future__ import annotations
 
 import importlib.resources
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -133,6 +134,7 @@ class Embedder:
         self.batch_size = batch_size
         self._prompts = {"query": query_prompt, "document": document_prompt}
         self.precision = precision
+        self._counting_lock = threading.Lock()
 
     @cached_property
     def model(self) -> Any:
@@ -221,12 +223,13 @@ class Embedder:
         """Token counts of texts under the model's own tokenizer (no special tokens)."""
         if not texts:
             return []
-        encoded = self._counting_tokenizer(
-            list(texts),
-            add_special_tokens=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )
+        with self._counting_lock:
+            encoded = self._counting_tokenizer(
+                list(texts),
+                add_special_tokens=False,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )
         return [len(ids) for ids in encoded["input_ids"]]
 
     def embed(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:

@@ -27,6 +27,17 @@ CONTEXT_TOKENS = 4096
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
 
+def _context_tokens(gguf: Path) -> int:
+    """``CONTEXT_TOKENS``, or the model's training context when that is shorter."""
+    from ragcli.modelfiles import gguf_facts
+
+    try:
+        trained = gguf_facts([gguf]).max_tokens
+    except (OSError, ValueError):
+        trained = None
+    return min(CONTEXT_TOKENS, trained) if trained else CONTEXT_TOKENS
+
+
 def llama_cpp_installed() -> bool:
     """Whether ``llama-cpp-python`` can be imported (without importing it)."""
     import importlib.util
@@ -64,7 +75,7 @@ class LlamaCppGenerator:
         try:
             llm = Llama(
                 model_path=str(path),
-                n_ctx=CONTEXT_TOKENS,
+                n_ctx=_context_tokens(Path(path)),
                 n_threads=threads,
                 n_threads_batch=threads,
                 verbose=False,
@@ -81,6 +92,33 @@ class LlamaCppGenerator:
             )
         self.load_seconds = time.perf_counter() - started
         return llm
+
+    @cached_property
+    def _pieces(self) -> dict[int, bytes]:
+        return {}
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (llama-cpp-python's own ``detokenize`` drops pieces longer
+        than 32 bytes, such as the long runs of spaces a code model has as single tokens)."""
+        cached = self._pieces.get(token)
+        if cached is not None:
+            return cached
+        import ctypes
+
+        import llama_cpp
+
+        vocab = getattr(getattr(self.llm, "_model", None), "vocab", None)
+        if vocab is None:  # another llama-cpp-python layout: its own detokenizer
+            return bytes(self.llm.detokenize([token]))
+        size = 64
+        while True:
+            buffer = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
+            if n >= 0:
+                break
+            size = -n
+        self._pieces[token] = piece = buffer.raw[:n]
+        return piece
 
     def load(self) -> None:
         """Load the model now rather than at the first prompt."""
@@ -165,7 +203,7 @@ class LlamaCppGenerator:
                 if token in stop:
                     break
                 self.last_token_count += 1
-                text = decoder.decode(llm.detokenize([token]))
+                text = decoder.decode(self.piece(token))
                 if text:
                     yield text
                 if self.last_token_count >= max_new_tokens:

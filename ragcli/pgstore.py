@@ -303,6 +303,7 @@ class PgStore:
         self.url = url
         self.name = name
         self.writable = writable
+        self.lock_files = writable  # a rebuild's staging collection has no other writer
         self._dirty = False  # rows changed in the open transaction
         self._chunk_delta = 0
         self._word_delta = 0
@@ -428,7 +429,7 @@ class PgStore:
     @_guarded
     def documents_of_file(self, file: str) -> list[StoredDocument]:
         """The documents of one file; a writer locks the file until its next commit."""
-        if self.writable:
+        if self.lock_files:
             self.conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (self.id, file))
         return self._documents("file = %s", (file,))
 
@@ -952,6 +953,9 @@ def create_staging(url: str, name: str, manifest: dict[str, Any], generation: in
         )
         store.conn.commit()
         store.generation = generation
+        # One transaction holds the whole rebuild: per-file locks would pile up in it, and
+        # the staging collection is invisible to other ingesters.
+        store.lock_files = False
     except BaseException:
         store.close()
         raise

@@ -343,8 +343,14 @@ def _update(
 ) -> None:
     """Ingest into the collection in place, committing whole files as it goes."""
     found = collect_inputs(arguments, report.skipped, events)
+    empty_shard = False
     if shard is not None:
+        everything = len(found.inputs)
         found.inputs = [item for item in found.inputs if _in_shard(item, shard)]
+        # A small corpus can leave a shard nothing to do; the other shards have it.
+        empty_shard = everything > 0 and not found.inputs
+        if empty_shard:
+            events.status(f"shard {shard[0]}/{shard[1]} holds none of the {everything} file(s)")
     if exists:
         _check_compatible(backend.read_manifest(), settings)
     if report.dry_run:
@@ -354,6 +360,8 @@ def _update(
         finally:
             if store:
                 store.close()
+        return
+    if empty_shard and not (exists and prune and found.folders):
         return
     if not found.inputs and not (exists and prune and found.folders):
         raise NothingIngestedError(
@@ -389,7 +397,8 @@ def _update(
         store.close()
         if not exists and empty:
             backend.discard_new(store)
-    if not (report.added or report.updated or report.unchanged or report.removed):
+    done = report.added or report.updated or report.unchanged or report.removed
+    if not done and not empty_shard:
         raise _nothing_ingested(report)
 
 
@@ -525,7 +534,10 @@ def _sha256(path: Path) -> str:
 
 
 def _same_stat(path: Path, stored: list[StoredDocument]) -> bool:
-    stat = path.stat()
+    try:
+        stat = path.stat()
+    except OSError:  # gone or unreadable now: reading it will say so
+        return False
     return all(d.size == stat.st_size and d.mtime == stat.st_mtime for d in stored)
 
 
@@ -589,8 +601,9 @@ def _ingest_into(
     last_commit = time.monotonic()
     events.start(len(inputs), "ingesting")
     # Files whose size and mtime are as stored are not read at all. Which those are is
-    # guessed up front, from one listing, to know what to read ahead; each file's state is
-    # then looked up again when its turn comes (a database store locks the file then).
+    # guessed up front, from one listing, to know what to read ahead. A file to write is
+    # looked up again when its turn comes (a database store locks it until the next commit;
+    # unchanged files are not locked).
     known: dict[str, list[StoredDocument]] = {}
     for stored_document in store.documents():
         known.setdefault(stored_document.file, []).append(stored_document)
@@ -603,6 +616,9 @@ def _ingest_into(
         for item, guessed_same in plan:
             events.advance()
             future = None if guessed_same else next(reads)[1]
+            if guessed_same and _same_stat(item.path, known[str(item.path)]):
+                _unchanged(store, item, known[str(item.path)], report)
+                continue
             stored = store.documents_of_file(str(item.path))
             if stored and _same_stat(item.path, stored):
                 _unchanged(store, item, stored, report)

@@ -6,9 +6,10 @@ releases the GIL while it multiplies, so a PDF-heavy corpus keeps the cores busy
 
 from __future__ import annotations
 
-from collections import deque
+import queue
+import threading
 from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -18,25 +19,42 @@ R = TypeVar("R")
 def read_ahead(
     items: Iterable[T], work: Callable[[T], R], depth: int = 8
 ) -> Generator[tuple[T, Future[R]], None, None]:
-    """Yield ``(item, future of work(item))`` in order, with up to ``depth`` started ahead.
+    """Yield ``(item, future of work(item))`` in order, with up to ``depth`` done ahead.
 
     ``future.result()`` returns the value or raises what ``work`` raised. Closing the
-    iterator (or an exception in the consumer) cancels what has not started; a call that is
-    running finishes in the background.
+    iterator (or an exception in the consumer) stops the work after the current item; the
+    thread is a daemon, so an interrupted process exits without waiting for that item.
     """
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragcli-read-ahead")
-    queue: deque[tuple[T, Future[R]]] = deque()
-    pending = iter(items)
+    # depth - 1 waiting in the queue, and one more done and waiting to be put there.
+    done: queue.Queue[tuple[T, Future[R]] | None] = queue.Queue(maxsize=max(1, depth - 1))
+    stop = threading.Event()
+
+    def run() -> None:
+        for item in items:
+            if stop.is_set():
+                return
+            future: Future[R] = Future()
+            try:
+                future.set_result(work(item))
+            except BaseException as e:  # handed to the consumer with its item
+                future.set_exception(e)
+            while not stop.is_set():
+                try:
+                    done.put((item, future), timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+        while not stop.is_set():
+            try:
+                done.put(None, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    worker = threading.Thread(target=run, name="ragcli-read-ahead", daemon=True)
+    worker.start()
     try:
-        for item in pending:
-            queue.append((item, pool.submit(work, item)))
-            if len(queue) >= depth:
-                break
-        while queue:
-            head = queue.popleft()
-            for item in pending:
-                queue.append((item, pool.submit(work, item)))
-                break
-            yield head
+        while (entry := done.get()) is not None:
+            yield entry
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop.set()

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from ragcli.config import Settings
 from ragcli.embedding import Embedder, collection_prompts, embedder_name
 from ragcli.errors import RagcliError, UsageError
-from ragcli.store import read_manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,14 +21,25 @@ Role = Literal["query", "document"]
 def choose_embedder(settings: Settings) -> Embedder:
     """The collection's embedder (and prompts) when the collection exists and no other one is
     asked for; else ``--embed-model``; else the bundled one."""
-    manifest_path = settings.collection_dir / "manifest.json"
-    if manifest_path.exists():
-        manifest = read_manifest(settings.collection_dir)
+    from ragcli.backends import backend_for
+
+    backend = backend_for(settings)
+    if backend.exists():
+        manifest = backend.read_manifest()
         recorded = manifest["embedder"]["name"]
         if not settings.embed_model or embedder_name(settings.embed_model) == recorded:
-            return Embedder(recorded, settings.batch_size, *collection_prompts(manifest, settings))
+            return Embedder(
+                recorded,
+                settings.batch_size,
+                *collection_prompts(manifest, settings),
+                precision=settings.embed_precision,
+            )
     return Embedder(
-        settings.embed_model, settings.batch_size, settings.query_prompt, settings.document_prompt
+        settings.embed_model,
+        settings.batch_size,
+        settings.query_prompt,
+        settings.document_prompt,
+        precision=settings.embed_precision,
     )
 
 

@@ -165,3 +165,17 @@ def test_a_local_gguf_file_runs_on_llama_cpp(llama: LlamaCppGenerator, models_di
     local = open_generator(str(path), models_dir)
     assert isinstance(local, LlamaCppGenerator) and local.name == str(path.resolve())
     assert "".join(local.stream(MESSAGES, 16)) == "".join(llama.stream(MESSAGES, 16))
+
+
+@pytest.mark.integration
+@needs_llama
+def test_long_token_pieces_are_not_dropped(llama: LlamaCppGenerator) -> None:
+    # A code model has single tokens for long runs of spaces; llama-cpp-python's own
+    # detokenize returns nothing for pieces over 32 bytes.
+    indent = " " * 48
+    ids = llama.llm.tokenize(indent.encode(), add_bos=False)
+    assert len(ids) == 1
+    assert llama.piece(ids[0]) == indent.encode()
+    line = f"def f():\n{indent}return 1\n"
+    ids = llama.llm.tokenize(line.encode(), add_bos=False)
+    assert b"".join(llama.piece(t) for t in ids) == line.encode()

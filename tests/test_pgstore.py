@@ -234,6 +234,15 @@ def test_store_is_remembered_without_its_password(corpus: Path, postgres_url: st
     assert run("status", "-c", "shared").exit_code == 3
 
 
+def test_an_ingest_into_a_folder_forgets_the_database(corpus: Path, postgres_url: str) -> None:
+    assert run("ingest", str(corpus), "--store", postgres_url, "-c", "moved").exit_code == 0
+    assert "moved" in remembered_stores(load_settings())
+    assert run("ingest", str(corpus), "--store", "faiss", "-c", "moved").exit_code == 0
+    assert "moved" not in remembered_stores(load_settings())
+    status = json.loads(run("status", "-c", "moved", "--json").stdout)
+    assert status["documents"] == 3 and "postgresql" not in json.dumps(status)
+
+
 def test_hnsw_index_and_path_filter(
     corpus: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

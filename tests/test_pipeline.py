@@ -351,3 +351,13 @@ def test_update_remove_and_rebuild_work_on_an_approximate_index(
     with FaissStore.open(settings.collection_dir) as store:
         assert store_module.describe_index(store.index)["kind"] == "approximate"
     assert _stored_files(settings) == ["alpha.txt", "beta.md"]
+
+
+def test_a_shard_with_no_files_is_not_an_error(tmp_path: Path) -> None:
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "only.txt").write_text("The only file of a small corpus.\n")
+    settings = load_settings()
+    reports = [pipeline.ingest(settings, [str(folder)], shard=(k, 4)) for k in range(1, 5)]
+    assert sorted(len(r.added) for r in reports) == [0, 0, 0, 1]
+    assert stored_files(settings) == ["only.txt"]

@@ -65,3 +65,13 @@ def test_closing_cancels_what_has_not_started() -> None:
     assert len(calls) < 12
     with pytest.raises(StopIteration):
         next(reads)
+
+
+def test_an_interrupted_process_does_not_wait_for_the_reader() -> None:
+    gate = threading.Event()
+    reads = read_ahead(range(3), lambda n: n if n == 0 else gate.wait(5))
+    next(reads)
+    worker = next(t for t in threading.enumerate() if t.name == "ragcli-read-ahead")
+    assert worker.daemon
+    reads.close()
+    gate.set()

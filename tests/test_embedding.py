@@ -16,11 +16,19 @@ from ragcli.errors import IncompatibleCollectionError, UsageError
 PROMPTS = {"query": "query: ", "document": "", "passage": "passage: "}
 
 
-def _tiny_sentence_transformer(folder: Path, prompts: dict[str, str] | None) -> Path:
-    """A 2-layer BERT with mean pooling, saved as a sentence-transformers folder."""
+def tiny_sentence_transformer(
+    folder: Path, prompts: dict[str, str] | None, dense: bool = False
+) -> Path:
+    """A 2-layer BERT with mean pooling (and a Dense + Normalize head when ``dense``), saved as
+    a sentence-transformers folder."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Dense,
+        Normalize,
+        Pooling,
+        Transformer,
+    )
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     base = folder / "base"
@@ -38,10 +46,11 @@ def _tiny_sentence_transformer(folder: Path, prompts: dict[str, str] | None) -> 
     )
     BertModel(config).save_pretrained(base)
     tokenizer.save_pretrained(base)
-    transformer = Transformer(str(base))
-    model = SentenceTransformer(modules=[transformer, Pooling(32)], device="cpu")
+    modules = [Transformer(str(base)), Pooling(32)]
+    if dense:
+        modules += [Dense(32, 16), Normalize()]
     target = folder / "st"
-    model.save(str(target))
+    SentenceTransformer(modules=modules, device="cpu").save(str(target))
     settings_file = target / "config_sentence_transformers.json"
     saved = json.loads(settings_file.read_text())
     saved["prompts"] = prompts or {}
@@ -52,7 +61,7 @@ def _tiny_sentence_transformer(folder: Path, prompts: dict[str, str] | None) -> 
 @pytest.fixture(scope="module")
 def prompted_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Declares e5-style prompts; "document" is empty, as sentence-transformers 6 saves it."""
-    return _tiny_sentence_transformer(tmp_path_factory.mktemp("prompted"), PROMPTS)
+    return tiny_sentence_transformer(tmp_path_factory.mktemp("prompted"), PROMPTS)
 
 
 def _raw(model_dir: Path, texts: list[str]) -> np.ndarray:
@@ -93,7 +102,7 @@ def test_given_prompts_override_the_models(prompted_model: Path) -> None:
 
 
 def test_a_model_without_prompts_gets_none(tmp_path: Path) -> None:
-    embedder = Embedder(str(_tiny_sentence_transformer(tmp_path, None)), precision="float32")
+    embedder = Embedder(str(tiny_sentence_transformer(tmp_path, None)), precision="float32")
     assert embedder.prompt_record() == {"query_prompt": "", "document_prompt": ""}
     np.testing.assert_allclose(embedder.embed_queries(["x"]), embedder.embed_documents(["x"]))
 

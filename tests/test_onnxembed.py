@@ -13,7 +13,7 @@ import pytest
 
 from ragcli import onnxembed, pipeline
 from ragcli.config import load_settings
-from ragcli.embedding import Embedder, bundled_embedder_path
+from ragcli.embedding import Embedder
 from ragcli.errors import UsageError
 from ragcli.onnxembed import (
     ExportError,
@@ -25,6 +25,7 @@ from ragcli.onnxembed import (
 )
 
 from .conftest import REPO
+from .test_embedding import tiny_sentence_transformer
 
 PROMPTS = {"query": "query: ", "document": "", "passage": "passage: "}
 HEAVY = ("torch", "transformers", "sentence_transformers")
@@ -37,46 +38,9 @@ TEXTS = [
 ]
 
 
-def _tiny_sentence_transformer(folder: Path, prompts: dict[str, str], dense: bool = False) -> Path:
-    """A 2-layer BERT with mean pooling (and a Dense + Normalize head), saved as an ST folder."""
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import (
-        Dense,
-        Normalize,
-        Pooling,
-        Transformer,
-    )
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    base = folder / "base"
-    tokenizer = AutoTokenizer.from_pretrained(str(bundled_embedder_path()))
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(base)
-    tokenizer.save_pretrained(base)
-    modules = [Transformer(str(base)), Pooling(32)]
-    if dense:
-        modules += [Dense(32, 16), Normalize()]
-    target = folder / "st"
-    SentenceTransformer(modules=modules, device="cpu").save(str(target))
-    settings_file = target / "config_sentence_transformers.json"
-    saved = json.loads(settings_file.read_text())
-    saved["prompts"] = prompts
-    settings_file.write_text(json.dumps(saved))
-    return target
-
-
 @pytest.fixture(scope="module")
 def prompted_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _tiny_sentence_transformer(tmp_path_factory.mktemp("prompted"), PROMPTS)
+    return tiny_sentence_transformer(tmp_path_factory.mktemp("prompted"), PROMPTS)
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +102,7 @@ def test_query_prompts_are_applied_as_by_the_model(prompted_model: Path, exporte
 
 
 def test_dense_and_normalize_modules_are_part_of_the_export(tmp_path: Path) -> None:
-    model = _tiny_sentence_transformer(tmp_path / "dense", {}, dense=True)
+    model = tiny_sentence_transformer(tmp_path / "dense", {}, dense=True)
     export = export_embedder(Embedder(str(model)), tmp_path / "models", TEXTS)
     assert export.made
     assert json.loads((export.folder / "export.json").read_text())["dimension"] == 16
@@ -196,7 +160,7 @@ def test_a_model_that_cannot_be_exported_is_an_export_error(
 
 
 def test_changed_model_files_retire_the_export(prompted_model: Path, tmp_path: Path) -> None:
-    model = _tiny_sentence_transformer(tmp_path / "model", PROMPTS)
+    model = tiny_sentence_transformer(tmp_path / "model", PROMPTS)
     name = str(model.resolve())
     export_embedder(Embedder(name), tmp_path / "models", TEXTS)
     assert find_export(tmp_path / "models", name) is not None

@@ -313,16 +313,6 @@ def _check_converted(folder: Path) -> str:
     return f"checked config and weights ({facts.parameters / 1e9:.2f} B parameters)"
 
 
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _prepare_gguf(settings: Settings, status: StatusCallback) -> PreparedModel:
     """Get a GGUF generator ready for llama.cpp: assemble the bundled one, then load it."""
     from ragcli.generation import open_generator
@@ -333,7 +323,7 @@ def _prepare_gguf(settings: Settings, status: StatusCallback) -> PreparedModel:
         assembled = settings.model_cache_dir / BUNDLED_GGUF_NAME
         if assembled.is_file():
             status("verifying the assembled bundled generator (sha256)")
-            if _file_sha256(assembled) == generation.BUNDLED_SHA256:
+            if generation.sha256_of([assembled]) == generation.BUNDLED_SHA256:
                 steps.append("verified the assembled GGUF's sha256")
             else:
                 assembled.unlink()

@@ -66,14 +66,19 @@ def _check_bundled_digest(digest: str) -> None:
         )
 
 
-def verify_bundled_parts() -> None:
-    """Check the installed parts against the known sha256 without writing anything."""
+def sha256_of(paths: Sequence[Path]) -> str:
+    """The sha256 of the files' bytes, one after the other."""
     digest = hashlib.sha256()
-    for part in bundled_part_paths():
-        with open(part, "rb") as src:
+    for path in paths:
+        with open(path, "rb") as src:
             while block := src.read(1 << 22):
                 digest.update(block)
-    _check_bundled_digest(digest.hexdigest())
+    return digest.hexdigest()
+
+
+def verify_bundled_parts() -> None:
+    """Check the installed parts against the known sha256 without writing anything."""
+    _check_bundled_digest(sha256_of(bundled_part_paths()))
 
 
 def assemble_bundled_gguf(destination: Path) -> Path:

@@ -36,7 +36,7 @@ from ragcli.evaluation import (
     score_run,
     write_trec_run,
 )
-from ragcli.generation import BUNDLED_GENERATOR, ChatModel, open_generator
+from ragcli.generation import BUNDLED_GENERATOR, ChatModel, open_generator, sha256_of
 from ragcli.grounding import MarkerFilter, check_answer
 from ragcli.loaders import is_supported, load_documents
 from ragcli.models import (
@@ -516,21 +516,13 @@ def _plan(
             report.added.append(item.source)
             continue
         try:
-            same = _same_stat(item.path, stored) or _sha256(item.path) == stored[0].sha256
+            same = _same_stat(item.path, stored) or sha256_of([item.path]) == stored[0].sha256
         except OSError as e:
             report.skipped.append(SkippedFile(item.source, str(e)))
             continue
         (report.unchanged if same else report.updated).append(item.source)
     if store and prune:
         report.removed = [_file_source(d) for d in _prunable(store, found, shard)]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _same_stat(path: Path, stored: list[StoredDocument]) -> bool:

@@ -25,12 +25,15 @@ lint: install
 	$(BIN)/ruff format --check ragcli tests benchmarks scripts
 	$(BIN)/mypy
 
-# The quick ones; benchmarks/ holds more (reingest, big_pdf, search_scale, batch), each
-# documented at its top. CRANFIELD points at a BEIR copy of Cranfield 1400.
+# The quick ones; benchmarks/ holds more (reingest, big_pdf, search_scale, batch, precision,
+# readahead, pgstore), each documented at its top. CRANFIELD points at a BEIR copy of
+# Cranfield 1400.
 CRANFIELD ?= ../shared/data/cranfield
 
 bench: install
 	$(BIN)/python benchmarks/ingest.py sample_corpus
 	$(BIN)/python benchmarks/ask.py
+	$(BIN)/python benchmarks/backends.py
+	$(BIN)/python benchmarks/startup.py $(CRANFIELD)
 	$(BIN)/python benchmarks/models.py
 	$(BIN)/python benchmarks/retrieval.py $(CRANFIELD)

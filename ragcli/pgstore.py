@@ -209,6 +209,13 @@ def _guarded(method: Callable[..., _T]) -> Callable[..., _T]:
                 "(PostgreSQL broke a deadlock)",
                 "run the command again; what was committed before stays",
             ) from e
+        except psycopg.errors.OutOfMemory as e:  # 53200, most often the lock table
+            raise StoreUnavailableError(
+                f"PostgreSQL at {redact(self.url)} ran out of shared memory: "
+                f"{_first_line(e, _password(self.url))}",
+                "an ingest locks each file it writes until its next commit: commit more often "
+                "(RAGCLI_COMMIT_EVERY=10) or raise max_locks_per_transaction on the server",
+            ) from e
         except psycopg.OperationalError as e:
             raise StoreUnavailableError(
                 f"lost the connection to PostgreSQL at {redact(self.url)}: "

@@ -375,3 +375,22 @@ def test_bad_shard_and_store_values() -> None:
     assert bad.exit_code == 2 and "pw" not in bad.output
     with pytest.raises(StoreUnavailableError):
         pgstore.connect("postgresql://u@127.0.0.1:1/db")
+
+
+def test_a_full_lock_table_is_not_reported_as_a_lost_connection() -> None:
+    import psycopg
+
+    class Store:
+        name = "kb"
+        url = "postgresql://rag:s3cret@db/kb"
+
+    @pgstore._guarded
+    def write(store: Store) -> None:
+        raise psycopg.errors.OutOfMemory("out of shared memory")
+
+    with pytest.raises(StoreUnavailableError) as raised:
+        write(Store())
+    assert "ran out of shared memory" in raised.value.message
+    assert "lost the connection" not in raised.value.message
+    assert "max_locks_per_transaction" in (raised.value.hint or "")
+    assert "s3cret" not in raised.value.message

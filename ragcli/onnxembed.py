@@ -41,6 +41,7 @@ EXPORT_FORMAT = 1
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "export.json"
+FAILED_FILE = "failed.json"  # an export that failed, so that ingest does not retry it each time
 OUTPUT_NAME = "sentence_embedding"
 MIN_COSINE = 1 - 1e-3  # an export whose vectors differ more from the model's is not kept
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -145,6 +146,37 @@ def find_export(cache_dir: Path, name: str) -> tuple[Path, dict[str, Any]] | Non
     if not (folder / MODEL_FILE).is_file() or not (folder / TOKENIZER_FILE).is_file():
         return None
     return folder, meta
+
+
+def _failure_key(name: str) -> dict[str, Any] | None:
+    source = model_folder(name)
+    if source is None:
+        return None
+    return {"embedder": name, "fingerprint": model_fingerprint(source), "versions": _versions()}
+
+
+def failed_export(cache_dir: Path, name: str) -> str | None:
+    """Why exporting embedder ``name`` failed, when it failed with the same model files and
+    library versions as now (so trying again would fail again); else None."""
+    try:
+        recorded = json.loads((export_dir(cache_dir, name) / FAILED_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(recorded, dict):
+        return None
+    reason = recorded.pop("reason", None)
+    return str(reason) if reason and recorded == _failure_key(name) else None
+
+
+def record_failed_export(cache_dir: Path, name: str, reason: str) -> None:
+    """Remember that exporting ``name`` failed (``export_embedder`` clears it on success)."""
+    key = _failure_key(name)
+    if key is None:
+        return
+    folder = export_dir(cache_dir, name)
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / FAILED_FILE).write_text(json.dumps({**key, "reason": reason}), "utf-8")
 
 
 # -- running an export ---------------------------------------------------------------------

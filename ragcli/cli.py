@@ -580,8 +580,9 @@ Backend = Annotated[
     str | None,
     typer.Option(
         "--backend",
-        help="Generation backend: auto, transformers or llama.cpp; auto runs GGUF models on "
-        "llama.cpp when llama-cpp-python is installed [env: RAGCLI_BACKEND; default: auto].",
+        help="Generation backend: auto, llama.cpp, xllamacpp, llama-cpp-python or transformers; "
+        "auto runs GGUF models on the first llama.cpp engine that works on this CPU, else on "
+        "transformers [env: RAGCLI_BACKEND; default: auto].",
     ),
 ]
 
@@ -718,8 +719,8 @@ def models_prepare(
 
     with _boundary(debug):
         settings = _settings(embed_model=embed_model, llm=llm, backend=backend)
-        status = console.ConsoleEvents(quiet).status
-        console.render_prepared(catalog.prepare_models(settings, status), json_)
+        events = console.ConsoleEvents(quiet)
+        console.render_prepared(catalog.prepare_models(settings, events.status, events.warn), json_)
 
 
 # -- collections -------------------------------------------------------------------------------

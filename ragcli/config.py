@@ -14,7 +14,7 @@ from ragcli.errors import UsageError
 
 CONFIG_FILE_NAME = "config.toml"
 RETRIEVAL_MODES = ("hybrid", "dense", "lexical")
-BACKENDS = ("auto", "transformers", "llama.cpp")
+BACKENDS = ("auto", "llama.cpp", "xllamacpp", "llama-cpp-python", "transformers")
 EMBED_PRECISIONS = ("auto", "float32", "bfloat16")
 ONNX_MODES = ("auto", "off")
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -42,7 +42,8 @@ class Settings:
     query_prompt: str | None = None
     document_prompt: str | None = None
     llm: str | None = None  # None: the bundled generator
-    # Generation backend; "auto": llama.cpp for GGUF models when llama-cpp-python is installed.
+    # Generation backend; "auto": GGUF models on the first llama.cpp engine that works on this
+    # CPU, else transformers; "llama.cpp": the same without transformers; or one engine.
     backend: str = "auto"
     # Document embedding precision; "auto": bfloat16 where the CPU has native bf16.
     embed_precision: str = "auto"

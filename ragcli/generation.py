@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
+from ragcli.engines import ENGINES, Engine, cpu_name, select_engine
 from ragcli.errors import ModelError
 from ragcli.runtime import prepare_model_runtime
 
@@ -224,31 +225,48 @@ def bundled_gguf(cache_dir: Path, status: StatusCallback = _quiet) -> Path:
     return target
 
 
-def choose_backend(spec: str | None, backend: str = "auto") -> str:
-    """The backend that runs ``spec``: "transformers" or "llama.cpp".
+LLAMA_CPP_BACKENDS = ("llama.cpp", "xllamacpp", "llama-cpp-python")
 
-    "auto" picks llama.cpp for a GGUF model (the bundled one or a .gguf file) when
-    llama-cpp-python is installed, and transformers otherwise.
+
+def is_gguf_spec(spec: str | None) -> bool:
+    return not spec or spec == BUNDLED_GENERATOR or Path(spec).suffix.lower() == ".gguf"
+
+
+def engines_for_backend(backend: str, engines: Sequence[Engine]) -> list[Engine]:
+    """The installed llama.cpp engines ``backend`` allows, in order of preference."""
+    allowed = [e for e in engines if backend in ("auto", "llama.cpp", e.key)]
+    return [e for e in allowed if e.installed()]
+
+
+def choose_backend(
+    spec: str | None, backend: str = "auto", engines: Sequence[Engine] = ENGINES
+) -> str:
+    """The backend family that runs ``spec``: "transformers" or "llama.cpp".
+
+    "auto" picks llama.cpp for a GGUF model (the bundled one or a .gguf file) when a llama.cpp
+    engine is installed, and transformers otherwise; "llama.cpp" or an engine's name insist
+    on llama.cpp. Which engine runs it is decided when the generator opens (``open_generator``).
     """
-    from ragcli.llamacpp import llama_cpp_installed
-
-    gguf = not spec or spec == BUNDLED_GENERATOR or Path(spec).suffix.lower() == ".gguf"
     if backend == "transformers":
         return backend
-    if backend == "llama.cpp":
-        if not gguf:
-            raise ModelError(
-                f"the llama.cpp backend runs GGUF files; {spec!r} is not one",
-                "pass a .gguf file with --llm, or use --backend transformers",
-            )
-        if not llama_cpp_installed():
-            raise ModelError(
-                "the llama.cpp backend needs llama-cpp-python, which is not installed",
-                "pip install 'ragcli[llama]' (it compiles llama.cpp), or use "
-                "--backend transformers",
-            )
-        return backend
-    return "llama.cpp" if gguf and llama_cpp_installed() else "transformers"
+    if backend == "auto":
+        return (
+            "llama.cpp"
+            if is_gguf_spec(spec) and engines_for_backend(backend, engines)
+            else "transformers"
+        )
+    if not is_gguf_spec(spec):
+        raise ModelError(
+            f"the {backend} backend runs GGUF files; {spec!r} is not one",
+            "pass a .gguf file with --llm, or use --backend transformers",
+        )
+    if not engines_for_backend(backend, engines):
+        wanted = "a llama.cpp engine" if backend == "llama.cpp" else backend
+        raise ModelError(
+            f"the {backend} backend needs {wanted}, which is not installed",
+            "reinstall ragcli (pip install -e .) for xllamacpp, or use --backend transformers",
+        )
+    return "llama.cpp"
 
 
 def open_generator(
@@ -256,18 +274,58 @@ def open_generator(
     cache_dir: Path,
     status: StatusCallback = _quiet,
     backend: str = "auto",
+    warn: StatusCallback = _quiet,
+    engines: Sequence[Engine] = ENGINES,
+    recheck: bool = False,
 ) -> ChatModel:
-    """A generator for ``--llm spec`` on the backend ``backend`` resolves to (not loaded yet)."""
-    if choose_backend(spec, backend) == "transformers":
-        return Generator(spec, cache_dir, status)
-    from ragcli.llamacpp import LlamaCppGenerator
+    """A generator for ``--llm spec`` on the backend ``backend`` resolves to (not loaded yet).
 
+    A GGUF model runs on the first installed llama.cpp engine that passes its check on this
+    CPU (``engines.select_engine``: once per CPU and library version, in a child process, so
+    that a native crash never takes ragcli down); under "auto", when none does, on
+    transformers. ``recheck`` checks again what was checked before.
+    """
+    if choose_backend(spec, backend, engines) == "transformers":
+        return Generator(spec, cache_dir, status)
+    gguf: Path | None = None
     if not spec or spec == BUNDLED_GENERATOR:
-        return LlamaCppGenerator(BUNDLED_GENERATOR, prepare=lambda: bundled_gguf(cache_dir, status))
-    path = Path(spec).expanduser()
-    if not path.is_file():
-        raise ModelError(f"GGUF file not found: {path}")
-    return LlamaCppGenerator(str(path.resolve()), path)
+        name = BUNDLED_GENERATOR
+
+        def prepare() -> Path:
+            return bundled_gguf(cache_dir, status)
+    else:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ModelError(f"GGUF file not found: {path}")
+        name, gguf = str(path.resolve()), path
+
+        def prepare() -> Path:
+            return path
+
+    last_resort = (
+        "answering with transformers instead (slower, more memory)"
+        if backend == "auto"
+        else "no llama.cpp engine is left to try"
+    )
+    selection = select_engine(
+        prepare,
+        cache_dir,
+        status,
+        warn,
+        engines_for_backend(backend, engines),
+        last_resort=last_resort,
+        recheck=recheck,
+    )
+    if selection is None:
+        if backend == "auto":
+            return Generator(spec, cache_dir, status)
+        raise ModelError(
+            f"no llama.cpp engine runs on this CPU ({cpu_name()})",
+            "see the warnings above; or use --backend transformers",
+        )
+    return selection.engine.make(
+        name, gguf, None if gguf is not None else prepare, selection.variant
+    )
 
 
 def _disable_progress_bars() -> None:

@@ -10,6 +10,7 @@ transformers reads from it, and streams text as tokens come.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -27,7 +28,7 @@ CONTEXT_TOKENS = 4096
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
 
-def _context_tokens(gguf: Path) -> int:
+def context_tokens(gguf: Path) -> int:
     """``CONTEXT_TOKENS``, or the model's training context when that is shorter."""
     from ragcli.modelfiles import gguf_facts
 
@@ -36,6 +37,27 @@ def _context_tokens(gguf: Path) -> int:
     except (OSError, ValueError):
         trained = None
     return min(CONTEXT_TOKENS, trained) if trained else CONTEXT_TOKENS
+
+
+@contextlib.contextmanager
+def _model_params(**fields: Any) -> Iterator[None]:
+    """Model parameters that ``Llama()`` has no argument for, set while it is constructed."""
+    import llama_cpp.llama_cpp as raw
+
+    default = raw.llama_model_default_params
+
+    def adjusted() -> Any:
+        params = default()
+        for name, value in fields.items():
+            if hasattr(params, name):
+                setattr(params, name, value)
+        return params
+
+    raw.llama_model_default_params = adjusted
+    try:
+        yield
+    finally:
+        raw.llama_model_default_params = default
 
 
 def llama_cpp_installed() -> bool:
@@ -54,13 +76,28 @@ def cpu_threads() -> int:
 
 
 class LlamaCppGenerator:
-    """A GGUF chat model in llama.cpp, loaded on first use; same interface as ``Generator``."""
+    """A GGUF chat model in llama.cpp, loaded on first use; same interface as ``Generator``.
 
-    def __init__(self, name: str, gguf: Path | None = None, prepare: Any = None) -> None:
+    ``safe`` turns off llama.cpp's extra buffer types (weight repacking, and the AMX matrix
+    path of a build made on a CPU with AMX); ``lookup`` turns on prompt lookup decoding.
+    """
+
+    engine = "llama-cpp-python"
+
+    def __init__(
+        self,
+        name: str,
+        gguf: Path | None = None,
+        prepare: Any = None,
+        safe: bool = False,
+        lookup: bool = False,
+    ) -> None:
         """``gguf``: the model file, or None with ``prepare`` giving it on first use."""
         self.name = name
         self._gguf = gguf
         self._prepare = prepare
+        self.safe = safe
+        self.lookup = lookup
         self.load_seconds = 0.0
         self.last_prompt_tokens = 0
         self.last_token_count = 0
@@ -72,14 +109,21 @@ class LlamaCppGenerator:
         from llama_cpp import Llama
 
         threads = cpu_threads()
+        draft = None
+        if self.lookup:
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+            draft = LlamaPromptLookupDecoding(max_ngram_size=3, num_pred_tokens=8)
         try:
-            llm = Llama(
-                model_path=str(path),
-                n_ctx=_context_tokens(Path(path)),
-                n_threads=threads,
-                n_threads_batch=threads,
-                verbose=False,
-            )
+            with _model_params(use_extra_bufts=not self.safe):
+                llm = Llama(
+                    model_path=str(path),
+                    n_ctx=context_tokens(Path(path)),
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    draft_model=draft,
+                    verbose=False,
+                )
         except Exception as e:
             raise ModelError(
                 f"cannot load generator {self.name!r} with llama.cpp: {type(e).__name__}: {e}",

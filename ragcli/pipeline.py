@@ -881,7 +881,7 @@ def ask(
         return answer
     if generator is None:
         generator = open_generator(
-            settings.llm, settings.model_cache_dir, events.status, settings.backend
+            settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
         )
     generator.load()
     answer.generator = generator.name
@@ -946,7 +946,7 @@ def ask_batch(
     """Answer many (id, question) pairs with the models loaded once, yielding as they come."""
     events = events or Events()
     generator = open_generator(
-        settings.llm, settings.model_cache_dir, events.status, settings.backend
+        settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
     )
     with Searcher(settings, source_glob) as searcher:
         for qid, question in questions:

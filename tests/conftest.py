@@ -91,7 +91,7 @@ class FakeGenerator:
     reply: str | None = None
 
     def __init__(
-        self, spec: str | None, cache_dir: Path, status=None, backend: str = "auto"
+        self, spec: str | None, cache_dir: Path, status=None, backend: str = "auto", warn=None
     ) -> None:
         self.name = spec or "fake-generator"
         self.load_seconds = 0.01

@@ -14,11 +14,12 @@ from ragcli import catalog, generation
 from ragcli.catalog import NEEDS_PREPARE, READY
 from ragcli.cli import app
 from ragcli.config import load_settings
+from ragcli.engines import Engine
 from ragcli.errors import ModelError
 from ragcli.generation import BUNDLED_CACHE_NAME, BUNDLED_GENERATOR, CACHE_MARKER
 from ragcli.modelfiles import gguf_facts, safetensors_weights, sentence_transformer_facts
 
-from .conftest import FakeEmbedder
+from .conftest import REPO, FakeEmbedder
 
 runner = CliRunner()
 
@@ -290,40 +291,48 @@ def test_models_prepare_command(tmp_path: Path) -> None:
 # -- the llama.cpp backend -----------------------------------------------------------------------
 
 
+WORKING = Engine(
+    key="fake-working",
+    module="tests.fake_engines",
+    package="ragcli",
+    factory="tests.fake_engines:WorkingEngine",
+    hint="reinstall it",
+)
+
+
 @pytest.fixture
 def on_llama_cpp(fake_bundle: list[Path], monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """The fake bundle, run by a llama.cpp stand-in (a tiny GGUF it cannot really load)."""
-    from ragcli.llamacpp import LlamaCppGenerator
-
+    """The fake bundle, run by a llama.cpp stand-in (checked in a child, as a real engine is)."""
     monkeypatch.setenv("RAGCLI_BACKEND", "auto")
-    monkeypatch.setattr("ragcli.llamacpp.llama_cpp_installed", lambda: True)
-    monkeypatch.setattr(LlamaCppGenerator, "llm", None)
-    monkeypatch.setattr(LlamaCppGenerator, "load", lambda self: None)
-    monkeypatch.setattr(LlamaCppGenerator, "context_window", 4096)
+    monkeypatch.chdir(REPO)  # the check's child imports tests.fake_engines from here
     return fake_bundle
 
 
 def test_llama_cpp_runs_the_assembled_file_without_converting(on_llama_cpp: list[Path]) -> None:
     settings = load_settings()
-    bundled = catalog.list_models(settings)[1]
+    bundled = catalog.list_models(settings, (WORKING,))[1]
     assert (bundled.state, bundled.backend) == (NEEDS_PREPARE, "llama.cpp")
     assert bundled.memory_bytes == bundled.facts.disk_bytes  # quantized, as on disk
+    assert "not checked on this CPU yet" in (bundled.engine or "")
 
-    first = catalog.prepare_generator(settings)
+    first = catalog.prepare_generator(settings, engines=(WORKING,))
     assembled = settings.model_cache_dir / generation.BUNDLED_GGUF_NAME
     assert first.location == str(assembled)
     assert first.steps[0] == "assembled and verified the GGUF (sha256)"
-    assert first.steps[1].startswith("loaded with llama.cpp")
+    assert first.steps[1].startswith("checked on this CPU: fake-working")
+    assert first.steps[2].startswith("loaded with fake-working")
     assert not (settings.model_cache_dir / BUNDLED_CACHE_NAME).exists()  # nothing converted
-    listed = catalog.list_models(settings)[1].to_dict()
+    listed = catalog.list_models(settings, (WORKING,))[1].to_dict()
     assert (listed["state"], listed["location"], listed["backend"]) == (
         READY,
         str(assembled),
         "llama.cpp",
     )
+    assert "fake-working" in listed["engine"] and "checked on this CPU" in listed["engine"]
 
-    assert catalog.prepare_generator(settings).steps[0] == "verified the assembled GGUF's sha256"
+    again = catalog.prepare_generator(settings, engines=(WORKING,))
+    assert again.steps[0] == "verified the assembled GGUF's sha256"
     assembled.write_bytes(b"damaged")
-    again = catalog.prepare_generator(settings)
+    again = catalog.prepare_generator(settings, engines=(WORKING,))
     assert again.steps[0].startswith("the assembled GGUF did not match its sha256")
     assert hashlib.sha256(assembled.read_bytes()).hexdigest() == generation.BUNDLED_SHA256

@@ -16,8 +16,8 @@ import pytest
 
 from ragcli import pipeline
 from ragcli.config import load_settings
+from ragcli.engines import ENGINES
 from ragcli.generation import ChatModel, open_generator
-from ragcli.llamacpp import llama_cpp_installed
 
 from .conftest import REPO, SAMPLE_CORPUS
 
@@ -101,18 +101,21 @@ def test_search_ranks_the_expected_source_first() -> None:
 
 BACKENDS = [
     "transformers",
-    pytest.param(
-        "llama.cpp",
-        marks=pytest.mark.skipif(
-            not llama_cpp_installed(), reason="llama-cpp-python is not installed"
-        ),
+    *(
+        pytest.param(
+            engine.key,
+            marks=pytest.mark.skipif(
+                not engine.installed(), reason=f"{engine.key} is not installed"
+            ),
+        )
+        for engine in ENGINES
     ),
 ]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def generator(request: pytest.FixtureRequest, models_dir: Path) -> ChatModel:
-    """The bundled generator on each backend: the answers must hold up on both."""
+    """The bundled generator on each backend and engine: the answers must hold up on all."""
     loaded = open_generator(None, models_dir, backend=request.param)
     loaded.load()
     return loaded

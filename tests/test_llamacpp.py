@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from ragcli import generation
 from ragcli.cli import app
 from ragcli.config import load_settings
+from ragcli.engines import LLAMA_CPP_PYTHON, XLLAMACPP, Engine, recorded_verdict
 from ragcli.errors import ModelError, UsageError
 from ragcli.generation import BUNDLED_GENERATOR, choose_backend, open_generator
 from ragcli.llamacpp import LlamaCppGenerator, llama_cpp_installed
@@ -30,56 +31,63 @@ MESSAGES = [
 ]
 
 
-@pytest.fixture
-def with_llama(monkeypatch: pytest.MonkeyPatch):
-    def set_installed(installed: bool) -> None:
-        monkeypatch.setattr("ragcli.llamacpp.llama_cpp_installed", lambda: installed)
-
-    return set_installed
-
-
-def test_auto_picks_llama_cpp_for_gguf_models_when_installed(with_llama, tmp_path: Path) -> None:
-    with_llama(True)
-    assert choose_backend(None) == "llama.cpp"
-    assert choose_backend(BUNDLED_GENERATOR) == "llama.cpp"
-    assert choose_backend(str(tmp_path / "model.GGUF")) == "llama.cpp"
-    assert choose_backend(str(tmp_path)) == "transformers"  # a transformers folder
-    assert choose_backend("org/some-model") == "transformers"
-    assert choose_backend(None, "transformers") == "transformers"
-    with_llama(False)
-    assert choose_backend(None) == "transformers"
+WORKING = Engine(
+    key="fake-working",
+    module="tests.fake_engines",
+    package="ragcli",
+    factory="tests.fake_engines:WorkingEngine",
+    hint="reinstall it",
+)
+ABSENT = Engine(
+    key="absent", module="no_such_engine_module", package="none", factory="x:y", hint=""
+)
 
 
-def test_asking_for_llama_cpp_explains_what_is_missing(with_llama, tmp_path: Path) -> None:
-    with_llama(False)
-    with pytest.raises(ModelError, match="needs llama-cpp-python") as e:
-        choose_backend(None, "llama.cpp")
-    assert "ragcli[llama]" in (e.value.hint or "")
-    with_llama(True)
+def test_auto_picks_llama_cpp_for_gguf_models_when_an_engine_is_installed(tmp_path: Path) -> None:
+    installed = (WORKING,)
+    assert choose_backend(None, engines=installed) == "llama.cpp"
+    assert choose_backend(BUNDLED_GENERATOR, engines=installed) == "llama.cpp"
+    assert choose_backend(str(tmp_path / "model.GGUF"), engines=installed) == "llama.cpp"
+    assert choose_backend(str(tmp_path), engines=installed) == "transformers"  # a folder
+    assert choose_backend("org/some-model", engines=installed) == "transformers"
+    assert choose_backend(None, "transformers", engines=installed) == "transformers"
+    assert choose_backend(None, "fake-working", engines=installed) == "llama.cpp"
+    assert choose_backend(None, engines=(ABSENT,)) == "transformers"
+
+
+def test_asking_for_llama_cpp_explains_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="needs a llama.cpp engine") as e:
+        choose_backend(None, "llama.cpp", engines=(ABSENT,))
+    assert "xllamacpp" in (e.value.hint or "")
+    with pytest.raises(ModelError, match="needs llama-cpp-python, which is not installed"):
+        choose_backend(None, "llama-cpp-python", engines=(WORKING,))
     with pytest.raises(ModelError, match="runs GGUF files"):
-        choose_backend("org/some-model", "llama.cpp")
+        choose_backend("org/some-model", "llama.cpp", engines=(WORKING,))
     with pytest.raises(ModelError, match="GGUF file not found"):
-        open_generator(str(tmp_path / "absent.gguf"), tmp_path, backend="llama.cpp")
+        open_generator(str(tmp_path / "absent.gguf"), tmp_path, engines=(WORKING,))
 
 
-def test_open_generator_returns_the_chosen_backend(with_llama, tmp_path: Path) -> None:
-    with_llama(True)
-    bundled = open_generator(None, tmp_path)
-    assert isinstance(bundled, LlamaCppGenerator) and bundled.name == BUNDLED_GENERATOR
+def test_open_generator_returns_the_chosen_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)  # the engine check's child imports tests.fake_engines
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    local = open_generator(str(gguf), tmp_path)
-    assert isinstance(local, LlamaCppGenerator) and local.name == str(gguf.resolve())
-    assert isinstance(open_generator(None, tmp_path, backend="transformers"), generation.Generator)
+    local = open_generator(str(gguf), tmp_path, engines=(WORKING,))
+    assert type(local).__name__ == "WorkingEngine" and local.name == str(gguf.resolve())
+    chosen = open_generator(None, tmp_path, backend="transformers", engines=(WORKING,))
+    assert isinstance(chosen, generation.Generator)
 
 
-def test_a_broken_gguf_is_a_model_error(tmp_path: Path) -> None:
-    if not llama_cpp_installed():
-        pytest.skip("llama-cpp-python is not installed")
+@pytest.mark.parametrize("engine", [LLAMA_CPP_PYTHON, XLLAMACPP], ids=lambda e: e.key)
+def test_a_broken_gguf_is_a_model_error(engine: Engine, tmp_path: Path) -> None:
+    if not engine.installed():
+        pytest.skip(f"{engine.key} is not installed")
     gguf = tmp_path / "broken.gguf"
     gguf.write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(ModelError, match="cannot load generator"):
-        open_generator(str(gguf), tmp_path, backend="llama.cpp").load()
+        open_generator(str(gguf), tmp_path, backend=engine.key).load()
+    assert recorded_verdict(engine, "default", tmp_path) is None  # not the engine's fault
 
 
 def test_unknown_backend_and_precision_are_usage_errors() -> None:
@@ -110,7 +118,7 @@ def models_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def llama(models_dir: Path) -> LlamaCppGenerator:
-    loaded = open_generator(None, models_dir, backend="llama.cpp")
+    loaded = open_generator(None, models_dir, backend="llama-cpp-python")
     assert isinstance(loaded, LlamaCppGenerator)
     loaded.load()
     return loaded
@@ -162,7 +170,7 @@ def test_the_prompt_is_the_one_transformers_renders(
 @needs_llama
 def test_a_local_gguf_file_runs_on_llama_cpp(llama: LlamaCppGenerator, models_dir: Path) -> None:
     path = models_dir / generation.BUNDLED_GGUF_NAME
-    local = open_generator(str(path), models_dir)
+    local = open_generator(str(path), models_dir, backend="llama-cpp-python")
     assert isinstance(local, LlamaCppGenerator) and local.name == str(path.resolve())
     assert "".join(local.stream(MESSAGES, 16)) == "".join(llama.stream(MESSAGES, 16))
 

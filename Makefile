@@ -3,15 +3,25 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench
+.PHONY: install install-native demo test lint bench
 
+# Nothing is compiled: every dependency, llama.cpp (xllamacpp) included, is a prebuilt wheel.
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -e ".[dev,llama]"
+	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@
+
+# Opt-in: llama-cpp-python compiled for this CPU (-march=native), never with ggml's AMX path,
+# which crashes on some Intel Xeons (SIGILL). Needs a C/C++ compiler and 5-10 minutes; no pip
+# cache, so that a wheel built for another CPU is never reused. Run it again on a new CPU.
+NO_AMX := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
+install-native: install
+	$(BIN)/python -m pip uninstall --quiet --yes llama-cpp-python
+	CMAKE_ARGS="-DGGML_NATIVE=ON" CFLAGS="$(NO_AMX)" CXXFLAGS="$(NO_AMX)" \
+		$(BIN)/python -m pip install --no-cache-dir -e ".[llama]"
 
 demo: install
 	$(BIN)/ragcli ingest sample_corpus

@@ -581,6 +581,9 @@ def render_models(models: list[ModelInfo], as_json: bool) -> None:
     out().print(table)
     for number, m in enumerate(models, start=1):
         out().print(f"[dim]{number}. {escape(m.location)}[/]")
+        if m.role == "generator" and m.backend:
+            engine = f": {m.engine}" if m.engine else ""
+            out().print(f"   runs on {escape(m.backend)}{escape(engine)}")
         if m.note:
             out().print(f"   [yellow]{escape(m.note)}[/]")
     out().print(

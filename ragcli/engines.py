@@ -5,16 +5,17 @@ such as ggml's AMX path with ``-march=native`` on some Intel Xeons) kills the pr
 signal that no Python code can catch. So before an engine answers its first question on a
 machine, ``select_engine`` runs it in a child process: it loads the model, fills a prompt of
 a few hundred tokens (the prefill is where a batched matrix path runs) and decodes a few
-tokens. The verdict is kept in the model cache, keyed by the engine, its version, the
-settings variant and the CPU's flags, so a new CPU or a new library is checked again and
-nothing else is.
+tokens. The verdict is kept in the model cache, keyed by the engine, its version and build
+(its compiled files), the settings variant and the CPU's flags, so a new CPU or a new or
+rebuilt library is checked again and nothing else is.
 
-An engine that crashes, fails or hangs is tried again with safer settings (no extra buffer
-types: no weight repacking and no CPU-specific matrix path), then the next engine is tried;
+Engines run without llama.cpp's extra buffer types (no weight repacking, no AMX path). One
+that crashes, fails or hangs is tried again with safe settings (one thread: no OpenMP worker
+threads, where per-thread CPU state broke ggml's AMX path), then the next engine is tried;
 when none works, the caller falls back to transformers. Each new failure becomes one line
 that says what happened and what to do.
 
-Run as ``python -m ragcli.engines MODULE FACTORY VARIANT MODEL`` it is that child.
+Run as ``python -m ragcli.engines FACTORY VARIANT MODEL`` it is that child.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ PROBE_TIMEOUT = 300.0  # seconds; a check that hangs this long is a failed check
 PROBE_NEW_TOKENS = 4
 MODEL_FAILED = 3  # the child's exit status when the engine works but refuses the model
 DEFAULT = "default"
-SAFE = "safe"  # no extra buffer types: no weight repacking, no AMX or other special matmul
+SAFE = "safe"  # one thread: no OpenMP worker threads
 
 # About 300 tokens of ordinary prose: enough for the prefill to run the batched matrix paths.
 _PROBE_TEXT = (
@@ -70,7 +71,9 @@ class Engine:
     key: str  # what --backend names it, and how ragcli shows it
     module: str  # import name, checked without importing
     package: str  # distribution name, for its version
-    factory: str  # "module:Class" building a generator: (name, gguf, prepare, safe=...)
+    # "module:Class" of the generator: Class(name, gguf, prepare, safe=...), and
+    # Class.import_library() imports the native library (an ImportError: not usable here)
+    factory: str
     hint: str  # what to install or set when it is missing or crashes
     variants: tuple[str, ...] = (DEFAULT, SAFE)
 
@@ -85,6 +88,26 @@ class Engine:
             return importlib.metadata.version(self.package)
         except importlib.metadata.PackageNotFoundError:
             return "unknown"
+
+    def build(self) -> str:
+        """A digest of the names, sizes and times of the engine's compiled libraries: the same
+        version rebuilt (for another CPU, with other flags) is checked again."""
+        try:
+            spec = importlib.util.find_spec(self.module)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None:
+            return ""
+        folders = list(spec.submodule_search_locations or [])
+        if not folders and spec.origin:
+            folders = [str(Path(spec.origin).parent)]
+        digest = hashlib.sha256()
+        for folder in folders:
+            for path in sorted(Path(folder).rglob("*.so*")):
+                with contextlib.suppress(OSError):
+                    stat = path.stat()
+                    digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()[:12]
 
     def label(self) -> str:
         return f"{self.key} {self.version()}"
@@ -169,8 +192,8 @@ class Verdict:
 
 
 def _key(engine: Engine, variant: str) -> str:
-    fingerprint = hashlib.sha256(cpu_flags().encode()).hexdigest()[:16]
-    return f"{engine.key}|{engine.version()}|{variant}|{fingerprint}"
+    cpu = hashlib.sha256(cpu_flags().encode()).hexdigest()[:16]
+    return f"{engine.key}|{engine.version()}|{engine.build()}|{variant}|{cpu}"
 
 
 def _read_verdicts(cache_dir: Path) -> dict[str, Any]:
@@ -236,15 +259,7 @@ def probe(engine: Engine, variant: str, gguf: Path, timeout: float = PROBE_TIMEO
         cpu=cpu_name(),
         checked_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
-    command = [
-        sys.executable,
-        "-m",
-        "ragcli.engines",
-        engine.module,
-        engine.factory,
-        variant,
-        str(gguf),
-    ]
+    command = [sys.executable, "-m", "ragcli.engines", engine.factory, variant, str(gguf)]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
@@ -361,11 +376,11 @@ def describe_choice(cache_dir: Path, engines: Sequence[Engine] = ENGINES) -> str
 # -- the child ------------------------------------------------------------------------------------
 
 
-def _child(module: str, factory: str, variant: str, model: str) -> int:
+def _child(factory: str, variant: str, model: str) -> int:
     """Import the engine, load the model with it, fill a real prompt and decode a few tokens."""
-    importlib.import_module(module)  # a library that does not load is the engine's failure
     package, _, attribute = factory.partition(":")
     cls = getattr(importlib.import_module(package), attribute)
+    cls.import_library()  # a library that does not load is the engine's failure
     generator = cls(Path(model).name, Path(model), None, safe=variant == SAFE)
     started = time.perf_counter()
     try:
@@ -389,7 +404,7 @@ def _child(module: str, factory: str, variant: str, model: str) -> int:
 
 if __name__ == "__main__":
     try:
-        sys.exit(_child(*sys.argv[1:5]))
+        sys.exit(_child(*sys.argv[1:4]))
     except Exception as e:  # the parent reads the last line of stderr
         print(f"{type(e).__name__}: {e}".replace("\n", " "), file=sys.stderr)
         sys.exit(1)

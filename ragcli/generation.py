@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
-from ragcli.engines import ENGINES, Engine, cpu_name, select_engine
+from ragcli.engines import ENGINES, Engine, cpu_name, engine_named, select_engine
 from ragcli.errors import ModelError
 from ragcli.runtime import prepare_model_runtime
 
@@ -328,6 +328,24 @@ def open_generator(
     )
 
 
+def engine_label(generator: object) -> str | None:
+    """What runs ``generator``, with its version: "xllamacpp 2026.10.11549", "transformers
+    5.23.0", "llama-cpp-python 0.3.36 (safe settings)"; None when it does not say."""
+    key = getattr(generator, "engine", None)
+    if not isinstance(key, str):
+        return None
+    engine = engine_named(key)
+    if engine is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"{key} {version(key)}"
+        except PackageNotFoundError:
+            return key
+    safe = " (safe settings)" if getattr(generator, "safe", False) else ""
+    return f"{engine.label()}{safe}"
+
+
 def _disable_progress_bars() -> None:
     if os.environ.get("RAGCLI_DEBUG"):
         return
@@ -338,6 +356,8 @@ def _disable_progress_bars() -> None:
 
 class Generator:
     """A chat model loaded on first use; streams greedy (by default) completions."""
+
+    engine = "transformers"
 
     def __init__(self, spec: str | None, cache_dir: Path, status: StatusCallback = _quiet) -> None:
         self.spec = spec

@@ -78,8 +78,12 @@ def cpu_threads() -> int:
 class LlamaCppGenerator:
     """A GGUF chat model in llama.cpp, loaded on first use; same interface as ``Generator``.
 
-    ``safe`` turns off llama.cpp's extra buffer types (weight repacking, and the AMX matrix
-    path of a build made on a CPU with AMX); ``lookup`` turns on prompt lookup decoding.
+    llama.cpp's extra buffer types (weights repacked for a CPU-specific matrix path, and the
+    AMX path of a build made on a CPU with AMX, which crashes on some Xeons) are off unless
+    ``extra_buffers``: without them, ragcli's prompts were filled faster on the CPUs measured
+    (README, "Performance"). ``safe`` runs one thread (no OpenMP worker threads). The
+    binding's own prompt lookup decoding is not used: it keeps the logits of every prompt
+    token (2.5 GB for the bundled model at 4,096 tokens of context).
     """
 
     engine = "llama-cpp-python"
@@ -90,17 +94,24 @@ class LlamaCppGenerator:
         gguf: Path | None = None,
         prepare: Any = None,
         safe: bool = False,
-        lookup: bool = False,
+        extra_buffers: bool = False,
     ) -> None:
         """``gguf``: the model file, or None with ``prepare`` giving it on first use."""
         self.name = name
         self._gguf = gguf
         self._prepare = prepare
         self.safe = safe
-        self.lookup = lookup
+        self.extra_buffers = extra_buffers
         self.load_seconds = 0.0
         self.last_prompt_tokens = 0
         self.last_token_count = 0
+
+    @staticmethod
+    def import_library() -> Any:
+        """The llama_cpp package (which loads the compiled library)."""
+        import llama_cpp
+
+        return llama_cpp
 
     @cached_property
     def llm(self) -> Any:
@@ -108,20 +119,14 @@ class LlamaCppGenerator:
         started = time.perf_counter()
         from llama_cpp import Llama
 
-        threads = cpu_threads()
-        draft = None
-        if self.lookup:
-            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
-
-            draft = LlamaPromptLookupDecoding(max_ngram_size=3, num_pred_tokens=8)
+        threads = 1 if self.safe else cpu_threads()
         try:
-            with _model_params(use_extra_bufts=not self.safe):
+            with _model_params(use_extra_bufts=self.extra_buffers):
                 llm = Llama(
                     model_path=str(path),
                     n_ctx=context_tokens(Path(path)),
                     n_threads=threads,
                     n_threads_batch=threads,
-                    draft_model=draft,
                     verbose=False,
                 )
         except Exception as e:

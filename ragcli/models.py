@@ -220,6 +220,7 @@ class Answer:
     evidence: float = 0.0  # best cosine between the question and a retrieved passage
     timings: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
+    engine: str | None = None  # what ran the generator, e.g. "xllamacpp 2026.10.11549"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -235,7 +236,11 @@ class Answer:
             "dropped": self.dropped,
             "evidence": round(self.evidence, 4),
             "collection": self.collection,
-            "models": {"embedder": self.embedder, "generator": self.generator},
+            "models": {
+                "embedder": self.embedder,
+                "generator": self.generator,
+                "engine": self.engine,
+            },
             "tokens": self.tokens,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }

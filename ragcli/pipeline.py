@@ -36,7 +36,13 @@ from ragcli.evaluation import (
     score_run,
     write_trec_run,
 )
-from ragcli.generation import BUNDLED_GENERATOR, ChatModel, open_generator, sha256_of
+from ragcli.generation import (
+    BUNDLED_GENERATOR,
+    ChatModel,
+    engine_label,
+    open_generator,
+    sha256_of,
+)
 from ragcli.grounding import MarkerFilter, check_answer
 from ragcli.loaders import is_supported, load_documents
 from ragcli.models import (
@@ -885,6 +891,7 @@ def ask(
         )
     generator.load()
     answer.generator = generator.name
+    answer.engine = engine_label(generator)
     budget = generator.context_window - settings.max_tokens
     packing = pack_passages(question, found.hits, generator.prompt_tokens, budget)
     if not packing.passages:

@@ -15,7 +15,9 @@ listener, which ragcli locks with a random API key.
 
 from __future__ import annotations
 
+import ctypes
 import http.client
+import importlib.util
 import json
 import os
 import queue
@@ -42,8 +44,11 @@ _END = object()  # end of a stream, on the queue between the server's thread and
 class XLlamaGenerator:
     """A GGUF chat model run by xllamacpp, loaded on first use; same interface as ``Generator``.
 
-    ``safe`` turns off llama.cpp's extra buffer types (weight repacking and the CPU-specific
-    matrix paths that come with them); ``lookup`` turns on prompt lookup decoding.
+    llama.cpp's extra buffer types (weights repacked for a CPU-specific matrix path) are off
+    unless ``extra_buffers``: without them, ragcli's prompts were filled faster on the CPUs
+    measured (README, "Performance"). ``safe`` runs one thread (no OpenMP worker threads, where
+    per-thread CPU state has broken native code before); ``lookup`` turns on prompt lookup
+    decoding; ``reuse_prefix`` off recomputes every prompt from its first token.
     """
 
     engine = "xllamacpp"
@@ -55,12 +60,16 @@ class XLlamaGenerator:
         prepare: Callable[[], Path] | None = None,
         safe: bool = False,
         lookup: bool = False,
+        reuse_prefix: bool = True,
+        extra_buffers: bool = False,
     ) -> None:
         self.name = name
         self._gguf = gguf
         self._prepare = prepare
         self.safe = safe
         self.lookup = lookup
+        self.reuse_prefix = reuse_prefix
+        self.extra_buffers = extra_buffers
         self.load_seconds = 0.0
         self.last_prompt_tokens = 0
         self.last_token_count = 0
@@ -68,28 +77,45 @@ class XLlamaGenerator:
         self._key = secrets.token_hex(16)
         self._n_ctx = 0
 
+    @staticmethod
+    def import_library() -> Any:
+        """The xllamacpp module; its library links the GNU OpenMP runtime (libgomp.so.1),
+        which a system without a compiler may lack: torch ships one, loaded first if need be."""
+        try:
+            ctypes.CDLL("libgomp.so.1", mode=ctypes.RTLD_GLOBAL)
+        except OSError:
+            spec = importlib.util.find_spec("torch")  # found, not imported
+            folders = spec.submodule_search_locations if spec else None
+            for folder in folders or []:
+                bundled = Path(folder) / "lib" / "libgomp.so.1"
+                if bundled.is_file():
+                    ctypes.CDLL(str(bundled), mode=ctypes.RTLD_GLOBAL)
+                    break
+        import xllamacpp
+
+        return xllamacpp
+
     @cached_property
     def server(self) -> Any:
         path = Path(self._gguf if self._gguf is not None else self._prepare())  # type: ignore[misc]
         started = time.perf_counter()
         try:
-            import xllamacpp
-        except ImportError as e:
+            xllamacpp = self.import_library()
+        except (ImportError, OSError) as e:
             raise ModelError(
                 f"cannot import xllamacpp: {e}",
-                "reinstall ragcli (pip install -e .); on Debian or Ubuntu xllamacpp also needs "
-                "the system package libgomp1",
+                "reinstall ragcli (pip install -e .); xllamacpp needs a CPU with AVX2",
             ) from e
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
         self._n_ctx = params.n_ctx = context_tokens(path)
         params.n_parallel = 1
-        threads = cpu_threads()
+        threads = 1 if self.safe else cpu_threads()
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.warmup = False
         params.cache_prompt = True
-        params.no_extra_bufts = self.safe
+        params.no_extra_bufts = not self.extra_buffers
         params.verbosity = 3 if os.environ.get("RAGCLI_DEBUG") else 0
         params.hostnames = ["127.0.0.1"]
         params.api_keys = [self._key]  # the listener is on loopback; nobody else may use it
@@ -164,7 +190,7 @@ class XLlamaGenerator:
             "messages": messages,
             "max_tokens": max_new_tokens,
             "stream": True,
-            "cache_prompt": True,
+            "cache_prompt": self.reuse_prefix,
             "temperature": temperature if temperature > 0 else 0.0,
             "top_k": 50 if temperature > 0 else 1,
             "top_p": 1.0,

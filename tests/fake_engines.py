@@ -55,6 +55,10 @@ class WorkingEngine:
         self.last_token_count = 0
         self.context_window = 4096
 
+    @staticmethod
+    def import_library() -> None:
+        pass
+
     def load(self) -> None:
         pass
 
@@ -92,6 +96,16 @@ class CrashesUnlessSafeEngine(WorkingEngine):
         if not self.safe:
             execute_an_illegal_instruction()
         yield from super().stream(*args, **kwargs)
+
+
+class BrokenLibraryEngine(WorkingEngine):
+    """Its native library does not load here (as xllamacpp without the system's libgomp)."""
+
+    engine = "fake-broken"
+
+    @staticmethod
+    def import_library() -> None:
+        import tests.fake_broken_library  # noqa: F401
 
 
 class RefusesTheModelEngine(WorkingEngine):

@@ -12,7 +12,16 @@ from ragcli import __version__
 from ragcli.cli import app
 
 runner = CliRunner()
-HEAVY = ("torch", "transformers", "sentence_transformers", "faiss", "onnxruntime", "psycopg")
+HEAVY = (
+    "torch",
+    "transformers",
+    "sentence_transformers",
+    "faiss",
+    "onnxruntime",
+    "psycopg",
+    "llama_cpp",
+    "xllamacpp",
+)
 
 
 def run(*args: str, input: str | None = None):
@@ -93,7 +102,11 @@ def test_ask_json_and_question_from_stdin(corpus: Path) -> None:
     citation = data["citations"][0]
     assert citation["marker"] == 1 and citation["source"].endswith("gamma.rst")
     assert citation["lines"] and citation["text"]
-    assert data["models"] == {"embedder": "fake-embedder", "generator": "fake-generator"}
+    assert data["models"] == {
+        "embedder": "fake-embedder",
+        "generator": "fake-generator",
+        "engine": None,  # the fake does not say what runs it
+    }
     assert {"first_token_s", "generate_s", "retrieve_s"} <= set(data["timings"])
     dash = run("ask", "-", "--json", input="Who was the lighthouse keeper?")
     assert json.loads(dash.stdout)["question"] == "Who was the lighthouse keeper?"

@@ -53,7 +53,7 @@ def test_search_and_ask_shapes(corpus: Path) -> None:
     assert set(ask["citations"][0]) == HIT | {"marker"}
     assert set(ask["sentences"][0]) == SENTENCE
     assert set(ask["passages"][0]) == HIT
-    assert set(ask["models"]) == {"embedder", "generator"}
+    assert set(ask["models"]) == {"embedder", "generator", "engine"}
     assert set(ask["timings"]) == ASK_TIMINGS
 
     abstained = _json("ask", "zyxwvut qponm", "--json")

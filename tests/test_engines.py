@@ -22,10 +22,10 @@ from ragcli.generation import Generator, open_generator
 from .conftest import REPO
 
 
-def fake(key: str, cls: str, module: str = "tests.fake_engines") -> Engine:
+def fake(key: str, cls: str) -> Engine:
     return Engine(
         key=key,
-        module=module,
+        module="tests.fake_engines",
         package="ragcli",
         factory=f"tests.fake_engines:{cls}",
         hint=f"reinstall {key}",
@@ -34,7 +34,7 @@ def fake(key: str, cls: str, module: str = "tests.fake_engines") -> Engine:
 
 SIGILL = fake("fake-sigill", "IllegalInstructionEngine")
 UNSAFE = fake("fake-unsafe", "CrashesUnlessSafeEngine")
-BROKEN = fake("fake-broken", "WorkingEngine", module="tests.fake_broken_library")
+BROKEN = fake("fake-broken", "BrokenLibraryEngine")
 REFUSING = fake("fake-refusing", "RefusesTheModelEngine")
 WORKING = fake("fake-working", "WorkingEngine")
 
@@ -133,6 +133,23 @@ def test_a_new_cpu_is_checked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     lines = Lines()
     select(tmp_path, (WORKING,), lines)
     assert len(lines.status) == 1
+
+
+def test_a_rebuilt_library_is_checked_again(tmp_path: Path) -> None:
+    library = tmp_path / "engine" / "libengine.so"
+    library.parent.mkdir()
+    (library.parent / "__init__.py").write_text("")
+    library.write_bytes(b"built for one CPU")
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        engine = Engine("fake-built", "engine", "ragcli", "tests.fake_engines:WorkingEngine", "")
+        first = engine.build()
+        library.write_bytes(b"built again, for another CPU")
+        assert engine.build() != first
+    finally:
+        sys.path.remove(str(tmp_path))
 
 
 def test_when_every_engine_crashes_auto_answers_with_transformers(tmp_path: Path) -> None:

@@ -165,6 +165,8 @@ def test_ask_json_end_to_end(models_dir: Path, sample_home: Path) -> None:
     assert "Tobiah Marsk" in data["answer"]
     assert data["models"]["generator"] == "Qwen2.5-Coder-1.5B-Instruct-Q4_K_M"
     assert data["models"]["embedder"] == "all-MiniLM-L6-v2"
+    engine = data["models"]["engine"]
+    assert engine.split()[0] in ("xllamacpp", "llama-cpp-python", "transformers"), engine
     assert data["passages"] and data["tokens"] > 0
     assert data["timings"]["first_token_s"] > 0
 

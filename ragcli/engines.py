@@ -4,7 +4,7 @@ A native library that executes an instruction this CPU lacks (or one that a buil
 such as ggml's AMX path with ``-march=native`` on some Intel Xeons) kills the process with a
 signal that no Python code can catch. So before an engine answers its first question on a
 machine, ``select_engine`` runs it in a child process: it loads the model, fills a prompt of
-a few hundred tokens (the prefill is where a batched matrix path runs) and decodes a few
+over a hundred tokens (the prefill is where a batched matrix path runs) and decodes a few
 tokens. The verdict is kept in the model cache, keyed by the engine, its version and build
 (its compiled files), the settings variant and the CPU's flags, so a new CPU or a new or
 rebuilt library is checked again and nothing else is.
@@ -40,18 +40,20 @@ from typing import Any
 from ragcli.errors import ModelError
 
 VERDICTS_FILE = "engine-checks.json"
-PROBE_TIMEOUT = 300.0  # seconds; a check that hangs this long is a failed check
+# A check that takes longer than this hangs: two minutes, and one more per GB of model.
+PROBE_TIMEOUT = 120.0
+PROBE_SECONDS_PER_GB = 60.0
 PROBE_NEW_TOKENS = 4
 MODEL_FAILED = 3  # the child's exit status when the engine works but refuses the model
 DEFAULT = "default"
 SAFE = "safe"  # one thread: no OpenMP worker threads
 
-# About 300 tokens of ordinary prose: enough for the prefill to run the batched matrix paths.
+# About 130 tokens of ordinary prose: enough for the prefill to run the batched matrix paths.
 _PROBE_TEXT = (
     "The harbour tram ran along the sea wall from the ferry pier to the old customs house. "
     "Its cars were painted green and cream, and each carried forty passengers on wooden "
     "benches. In winter the line closed at six, when the lamps along the wall were lit. "
-) * 5
+) * 2
 PROBE_MESSAGES = [
     {"role": "system", "content": "Answer in one short sentence from the passage."},
     {"role": "user", "content": f"Passage:\n{_PROBE_TEXT}\nQuestion: What colour were the cars?"},
@@ -243,12 +245,18 @@ def _signal_text(number: int) -> str:
     return f"{name}, {description.lower()}" if description else name
 
 
-def probe(engine: Engine, variant: str, gguf: Path, timeout: float = PROBE_TIMEOUT) -> Verdict:
+def probe(engine: Engine, variant: str, gguf: Path, timeout: float | None = None) -> Verdict:
     """Run ``engine`` on ``gguf`` in a child process and say how it went.
 
     A crash, a hang or an engine that cannot be imported is the engine's verdict on this CPU;
     a model the engine loads and refuses is the model's fault: ModelError, and no verdict.
     """
+    if timeout is None:
+        try:
+            gigabytes = gguf.stat().st_size / 1e9
+        except OSError:
+            gigabytes = 0.0
+        timeout = PROBE_TIMEOUT + PROBE_SECONDS_PER_GB * gigabytes
     started = time.perf_counter()
     verdict = Verdict(
         engine.key,
@@ -309,7 +317,7 @@ class Selection:
 def _failure_line(failed: Verdict, engine: Engine, next_step: str) -> str:
     return (
         f"{failed.describe()} when checked on this CPU ({failed.cpu or 'unknown'}); "
-        f"{next_step}. To fix: {engine.hint}"
+        f"{next_step}. To fix: {engine.hint}; `ragcli models prepare` checks again"
     )
 
 
@@ -334,9 +342,10 @@ def select_engine(
     for number, (engine, variant) in enumerate(candidates):
         verdict = None if recheck else recorded_verdict(engine, variant, cache_dir)
         if verdict is None:
+            model = gguf()  # first, so that preparing the model is not part of the check
             settings = " with safe settings" if variant == SAFE else ""
             status(f"checking {engine.label()}{settings} on this CPU (once)")
-            verdict = probe(engine, variant, gguf())
+            verdict = probe(engine, variant, model)
             _record(engine, variant, verdict, cache_dir)
             if not verdict.ok:
                 later = candidates[number + 1 :]
@@ -370,7 +379,8 @@ def describe_choice(cache_dir: Path, engines: Sequence[Engine] = ENGINES) -> str
                 note = f"{engine.label()} ({settings}): checked on this CPU {verdict.checked_at}"
                 return "; ".join([note, *failures])
             failures.append(verdict.describe())
-    return "; ".join(["every llama.cpp engine failed on this CPU", *failures])
+    failed = "every llama.cpp engine failed on this CPU (`ragcli models prepare` checks again)"
+    return "; ".join([failed, *failures])
 
 
 # -- the child ------------------------------------------------------------------------------------

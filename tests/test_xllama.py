@@ -47,7 +47,7 @@ def tiny(tiny_gguf: Path) -> XLlamaGenerator:
 def test_the_check_passes_in_a_child_and_is_kept(tiny_gguf: Path, tmp_path: Path) -> None:
     verdict = probe(XLLAMACPP, "default", tiny_gguf)
     assert verdict.ok, verdict.detail
-    assert verdict.measured["new_tokens"] > 0 and verdict.measured["prompt_tokens"] > 200
+    assert verdict.measured["new_tokens"] > 0 and verdict.measured["prompt_tokens"] > 100
     status: list[str] = []
     chosen = select_engine(lambda: tiny_gguf, tmp_path, status.append, engines=(XLLAMACPP,))
     assert chosen is not None and chosen.engine is XLLAMACPP and chosen.variant == "default"

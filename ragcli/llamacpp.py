@@ -1,10 +1,11 @@
-"""Generator on llama.cpp (``llama-cpp-python``): a GGUF model run as it is, quantized.
+"""Generator on llama.cpp through ``llama-cpp-python``: a GGUF model run as it is, quantized.
 
-The optional second generation backend. On a CPU it decodes the bundled Q4_K_M model several
-times faster than transformers does its bf16 dequantization, loads in about a second instead
-of needing a one-time conversion, and answers in about half the memory (README,
-"Performance"). It renders the chat template stored in the GGUF file, the same template
-transformers reads from it, and streams text as tokens come.
+The opt-in engine (``make install-native`` compiles it for the machine's CPU): where the CPU
+has AVX-512 it fills prompts about 1.7 times faster than the prebuilt xllamacpp, and it is
+preferred when installed and its check on this CPU passes (``engines.py``). It renders the
+chat template stored in the GGUF file, the same template transformers reads from it, and
+streams text as tokens come. Helpers shared with the other engine (context size, threads)
+live here too.
 """
 
 from __future__ import annotations

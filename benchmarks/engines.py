@@ -1,6 +1,7 @@
 """Generation engines side by side: load, prefill, first token, decode, on real RAG prompts.
 
     python benchmarks/engines.py [--llama-cpp-python NAME=DIR ...] [--rounds N] [--transformers]
+                                 [--only TEXT ...]
 
 Ingests sample_corpus into a temporary collection and builds the prompts ``ragcli ask`` sends
 (k=4 passages, ~700-900 tokens) for four sample questions plus one that asks for a long answer.
@@ -177,6 +178,9 @@ def main() -> None:
     parser.add_argument("--llama-cpp-python", action="append", default=[], metavar="NAME=DIR")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--transformers", action="store_true")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="TEXT", help="configurations named so"
+    )
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="ragcli-bench-")
     env = {**os.environ, "RAGCLI_HOME": home}
@@ -209,6 +213,8 @@ def main() -> None:
         ]
     if args.transformers:
         configs.append({"engine": "transformers", "name": "transformers bf16", "variant": ""})
+    if args.only:
+        configs = [c for c in configs if any(text in c["name"] for text in args.only)]
 
     results: dict[str, list[dict[str, float]]] = {c["name"]: [] for c in configs}
     texts: dict[str, list[str]] = {}

@@ -364,8 +364,7 @@ def _prepare_gguf(
     if engine is None:  # every engine failed its check: ask answers with transformers
         return None
     steps.append(
-        "checked on this CPU: "
-        + describe_choice(settings.model_cache_dir, engines_for_backend(settings.backend, engines))
+        describe_choice(settings.model_cache_dir, engines_for_backend(settings.backend, engines))
     )
     generator.load()
     steps.append(

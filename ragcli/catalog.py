@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragcli import generation
+from ragcli import embedding, generation
 from ragcli.config import Settings
-from ragcli.embedding import BUNDLED_EMBEDDER, Embedder, bundled_embedder_path, embedder_name
+from ragcli.embedding import BUNDLED_EMBEDDER, bundled_embedder_path, embedder_name
 from ragcli.engines import ENGINES, Engine, describe_choice
 from ragcli.errors import ModelError
 from ragcli.generation import (
@@ -427,7 +427,7 @@ def prepare_generator(
 def prepare_embedder(settings: Settings, status: StatusCallback = _quiet) -> PreparedModel:
     """Load the embedder ingest will use and embed one text with it."""
     started = time.perf_counter()
-    embedder = Embedder(
+    embedder = embedding.open_embedder(
         settings.embed_model,
         settings.batch_size,
         settings.query_prompt,

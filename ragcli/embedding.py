@@ -114,6 +114,30 @@ def collection_prompts(
     return resolved[0], resolved[1]
 
 
+def open_embedder(
+    spec: str | None,
+    batch_size: int = 32,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+    precision: str = "auto",
+) -> Embedder:
+    """An embedder for ``spec`` (not loaded yet): the one place embedders are made, so the
+    one place tests put a fake. Call it as ``embedding.open_embedder``."""
+    return Embedder(spec, batch_size, query_prompt, document_prompt, precision)
+
+
+def embedder_for(
+    manifest: dict[str, Any], settings: Settings, precision: str | None = None
+) -> Embedder:
+    """The embedder a collection was built with, with its prompts (refusing other prompts)."""
+    return open_embedder(
+        manifest["embedder"]["name"],
+        settings.batch_size,
+        *collection_prompts(manifest, settings),
+        precision=precision or settings.embed_precision,
+    )
+
+
 class Embedder:
     """A sentence-transformers model, loaded on first use.
 

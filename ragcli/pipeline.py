@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ragcli import embedding, generation
 from ragcli.backends import Backend, CollectionStore, backend_for, opened, remember_store
 from ragcli.chunking import split_document
 from ragcli.config import Settings
-from ragcli.embedding import Embedder, collection_prompts, embedder_name
+from ragcli.embedding import Embedder, collection_prompts, embedder_for, embedder_name
 from ragcli.errors import (
     CollectionNotFoundError,
     IncompatibleCollectionError,
@@ -40,7 +41,6 @@ from ragcli.generation import (
     BUNDLED_GENERATOR,
     ChatModel,
     engine_label,
-    open_generator,
     sha256_of,
 )
 from ragcli.grounding import MarkerFilter, check_answer
@@ -295,8 +295,7 @@ def _export_for_queries(settings: Settings, events: Events) -> None:
         with opened(backend, load_vectors=False) as store:
             texts = store.sample_texts(8)
         # Checked against the float32 model: the reference, whatever precision chunks used.
-        prompts = collection_prompts(manifest, settings)
-        embedder = Embedder(name, settings.batch_size, *prompts, precision="float32")
+        embedder = embedder_for(manifest, settings, precision="float32")
         events.status(f"exporting the embedder to ONNX for fast questions ({name})")
         export = export_embedder(embedder, settings.model_cache_dir, texts)
         events.status(
@@ -323,7 +322,7 @@ def _new_collection(settings: Settings, base: dict[str, Any] | None) -> tuple[Em
             (settings.document_prompt, "document_prompt"),
         )
     )
-    embedder = Embedder(
+    embedder = embedding.open_embedder(
         name, settings.batch_size, query_prompt, document_prompt, settings.embed_precision
     )
     old = (base or {}).get("chunking", {})
@@ -386,12 +385,7 @@ def _update(
     if exists:
         store = backend.open(writable=True)
         backend.discard_staging()  # a rebuild that died; we hold the lock it held
-        embedder = Embedder(
-            store.manifest["embedder"]["name"],
-            settings.batch_size,
-            *collection_prompts(store.manifest, settings),
-            precision=settings.embed_precision,
-        )
+        embedder = embedder_for(store.manifest, settings)
     else:
         embedder, manifest = _new_collection(settings, None)
         store = backend.create(manifest)
@@ -751,7 +745,7 @@ def _open_for_reading(settings: Settings) -> tuple[CollectionStore, Embedder]:
         )
     name, prompts = manifest["embedder"]["name"], collection_prompts(manifest, settings)
     fast = onnx_query_embedder(settings, name, *prompts)
-    return store, fast or Embedder(name, settings.batch_size, *prompts)
+    return store, fast or embedder_for(manifest, settings)
 
 
 def _retrieval(settings: Settings, source_glob: str | None, explain: bool) -> Retrieval:
@@ -886,7 +880,7 @@ def ask(
         answer.abstained, answer.abstain_reason = True, "weak retrieval"
         return answer
     if generator is None:
-        generator = open_generator(
+        generator = generation.open_generator(
             settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
         )
     generator.load()
@@ -952,7 +946,7 @@ def ask_batch(
 ) -> Iterator[tuple[str, Answer]]:
     """Answer many (id, question) pairs with the models loaded once, yielding as they come."""
     events = events or Events()
-    generator = open_generator(
+    generator = generation.open_generator(
         settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
     )
     with Searcher(settings, source_glob) as searcher:

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ragcli import embedding
 from ragcli.config import Settings
-from ragcli.embedding import Embedder, collection_prompts, embedder_name
+from ragcli.embedding import Embedder, embedder_for, embedder_name
 from ragcli.errors import RagcliError, UsageError
 
 if TYPE_CHECKING:
@@ -28,13 +29,8 @@ def choose_embedder(settings: Settings) -> Embedder:
         manifest = backend.read_manifest()
         recorded = manifest["embedder"]["name"]
         if not settings.embed_model or embedder_name(settings.embed_model) == recorded:
-            return Embedder(
-                recorded,
-                settings.batch_size,
-                *collection_prompts(manifest, settings),
-                precision=settings.embed_precision,
-            )
-    return Embedder(
+            return embedder_for(manifest, settings)
+    return embedding.open_embedder(
         settings.embed_model,
         settings.batch_size,
         settings.query_prompt,

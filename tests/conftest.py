@@ -125,11 +125,11 @@ class FakeGenerator:
 
 @pytest.fixture
 def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Swap the real embedder and generator for the deterministic fakes in the pipeline."""
-    import ragcli.pipeline as pipeline
+    """Swap the real embedder and generator for the deterministic fakes, at their seams."""
+    from ragcli import embedding, generation
 
-    monkeypatch.setattr(pipeline, "Embedder", FakeEmbedder)
-    monkeypatch.setattr(pipeline, "open_generator", FakeGenerator)
+    monkeypatch.setattr(embedding, "open_embedder", FakeEmbedder)
+    monkeypatch.setattr(generation, "open_generator", FakeGenerator)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-import ragcli.pipeline as pipeline
+from ragcli import embedding, generation
 from ragcli.cli import main
 from tests.conftest import FakeEmbedder, FakeGenerator
 
@@ -20,8 +20,8 @@ class SlowFakeEmbedder(FakeEmbedder):
         return super().embed_documents(texts, normalize)
 
 
-pipeline.Embedder = SlowFakeEmbedder  # type: ignore[misc,assignment]
-pipeline.Generator = FakeGenerator  # type: ignore[misc,assignment]
+embedding.open_embedder = SlowFakeEmbedder  # type: ignore[assignment]
+generation.open_generator = FakeGenerator  # type: ignore[assignment]
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ragcli import catalog, generation
+from ragcli import catalog, embedding, generation
 from ragcli.catalog import NEEDS_PREPARE, READY
 from ragcli.cli import app
 from ragcli.config import load_settings
@@ -221,7 +221,7 @@ def fake_bundle(tmp_path: Path, monkeypatch) -> list[Path]:
         return _generator_folder(destination, marker)
 
     monkeypatch.setattr(generation, "convert_gguf", convert)
-    monkeypatch.setattr(catalog, "Embedder", FakeEmbedder)
+    monkeypatch.setattr(embedding, "open_embedder", FakeEmbedder)
     return parts
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ragcli import pipeline
+from ragcli import embedding, pipeline
 from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.errors import EXIT_BUSY
@@ -103,20 +103,20 @@ def test_second_ingest_fails_at_once_while_readers_keep_working(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run("ingest", str(corpus / "alpha.txt"))
-    embedding = threading.Event()
+    embedding_started = threading.Event()
     release = threading.Event()
 
     class Slow(FakeEmbedder):
         def embed_documents(self, texts, normalize=True):
-            embedding.set()
+            embedding_started.set()
             release.wait(10)
             return super().embed_documents(texts, normalize)
 
-    monkeypatch.setattr(pipeline, "Embedder", Slow)
+    monkeypatch.setattr(embedding, "open_embedder", Slow)
     first = threading.Thread(target=pipeline.ingest, args=(load_settings(), [str(corpus)]))
     first.start()
     try:
-        assert embedding.wait(10)
+        assert embedding_started.wait(10)
         second = run("ingest", str(corpus))
         assert second.exit_code == EXIT_BUSY == 8
         assert second.stderr.startswith(

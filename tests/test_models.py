@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcli import pipeline
+from ragcli import embedding, pipeline
 from ragcli.config import load_settings
 from ragcli.embedding import Embedder, bundled_embedder_path
 from ragcli.errors import ModelError, RagcliError
@@ -118,7 +118,7 @@ def test_local_generator_folder_streams_within_limits(tiny_generator: Path, tmp_
 def test_ask_with_a_local_generator(tiny_generator: Path, corpus: Path, monkeypatch) -> None:
     from .conftest import FakeEmbedder
 
-    monkeypatch.setattr(pipeline, "Embedder", FakeEmbedder)
+    monkeypatch.setattr(embedding, "open_embedder", FakeEmbedder)
     settings = load_settings(llm=str(tiny_generator), max_tokens=5)
     pipeline.ingest(settings, [str(corpus)])
     answer = pipeline.ask(settings, "Who was the lighthouse keeper?")
@@ -152,7 +152,7 @@ def test_rerank_orders_by_the_cross_encoder(
 
     from .conftest import FakeEmbedder
 
-    monkeypatch.setattr(pipeline, "Embedder", FakeEmbedder)
+    monkeypatch.setattr(embedding, "open_embedder", FakeEmbedder)
     pipeline.ingest(load_settings(), [str(corpus)])
     question = "lighthouse lamp oil keeper"
     result = pipeline.search(

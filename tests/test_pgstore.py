@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from ragcli import pgstore, pipeline
+from ragcli import embedding, pgstore, pipeline
 from ragcli.backends import backend_for, opened, remembered_stores
 from ragcli.cli import app
 from ragcli.config import load_settings
@@ -140,15 +140,15 @@ def test_concurrent_ingests_of_the_same_files_leave_each_file_once(
     monkeypatch.setenv("RAGCLI_STORE", postgres_url)
     pipeline.ingest(load_settings(), [str(corpus / "alpha.txt")])
     (corpus / "alpha.txt").write_text("The Brindle bridge was rebuilt in 1990.\n")
-    embedding, release = threading.Event(), threading.Event()
+    embedding_started, release = threading.Event(), threading.Event()
 
     class Slow(FakeEmbedder):
         def embed_documents(self, texts, normalize=True):
-            embedding.set()
+            embedding_started.set()
             release.wait(10)
             return super().embed_documents(texts, normalize)
 
-    monkeypatch.setattr(pipeline, "Embedder", Slow)
+    monkeypatch.setattr(embedding, "open_embedder", Slow)
     reports: list = []
     threads = [
         threading.Thread(
@@ -159,7 +159,7 @@ def test_concurrent_ingests_of_the_same_files_leave_each_file_once(
     for thread in threads:
         thread.start()
     try:
-        assert embedding.wait(10)
+        assert embedding_started.wait(10)
         # Readers are not blocked; a drop (which needs the collection alone) is refused.
         assert json.loads(run("status", "--json").stdout)["documents"] == 1
         assert run("collections", "drop", "default", "--yes").exit_code == EXIT_BUSY
@@ -338,7 +338,7 @@ def test_server_gone_mid_ingest_keeps_what_was_committed(
                     )
             return super().embed_documents(texts, normalize)
 
-    monkeypatch.setattr(pipeline, "Embedder", Severing)
+    monkeypatch.setattr(embedding, "open_embedder", Severing)
     monkeypatch.setenv("RAGCLI_COMMIT_EVERY", "0")
     done = run("ingest", str(corpus))
     assert done.exit_code == EXIT_STORE
@@ -347,7 +347,7 @@ def test_server_gone_mid_ingest_keeps_what_was_committed(
     settings = load_settings()
     assert stored_files(settings) == ["alpha.txt"]
     check_consistent(settings)
-    monkeypatch.setattr(pipeline, "Embedder", FakeEmbedder)
+    monkeypatch.setattr(embedding, "open_embedder", FakeEmbedder)
     again = pipeline.ingest(settings, [str(corpus)])
     assert len(again.added) == 2 and len(again.unchanged) == 1
 

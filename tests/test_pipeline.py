@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcli import pipeline
+from ragcli import embedding, pipeline
 from ragcli.backends import backend_for, opened
 from ragcli.config import load_settings
 from ragcli.errors import (
@@ -281,7 +281,7 @@ def test_failed_rebuild_leaves_the_collection_as_it_was(
         def embed_documents(self, texts, normalize=True):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "Embedder", Failing)
+    monkeypatch.setattr(embedding, "open_embedder", Failing)
     with pytest.raises(pipeline.IngestInterrupted, match="as it was before the rebuild"):
         pipeline.ingest(settings, [str(corpus)], rebuild=True)
     assert _check_consistent(settings) == chunks
@@ -319,7 +319,7 @@ def test_long_file_is_embedded_a_batch_at_a_time(
             sizes.append(len(texts))
             return super().embed_documents(texts, normalize)
 
-    monkeypatch.setattr(pipeline, "Embedder", Counting)
+    monkeypatch.setattr(embedding, "open_embedder", Counting)
     monkeypatch.setattr(pipeline, "EMBED_BATCH_CHUNKS", 16)
     path = tmp_path / "long.txt"
     path.write_text("\n\n".join(f"Paragraph {i} is about topic {i}." for i in range(300)))

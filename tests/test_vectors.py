@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ragcli import pipeline, vectors
+from ragcli import embedding, pipeline, vectors
 from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.embedding import BUNDLED_EMBEDDER
@@ -23,7 +23,7 @@ TRAMS = ["the harbour tram is green", "a green tram in the harbour", "the observ
 
 @pytest.fixture
 def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vectors, "Embedder", FakeEmbedder)
+    monkeypatch.setattr(embedding, "open_embedder", FakeEmbedder)
 
 
 @pytest.fixture
@@ -50,14 +50,16 @@ def test_embedder_is_bundled_chosen_or_the_collections(corpus: Path, monkeypatch
     chosen = vectors.choose_embedder(load_settings(embed_model="org/model", query_prompt="q: "))
     assert (chosen.name, chosen.query_prompt) == ("org/model", "q: ")
 
-    monkeypatch.setattr(pipeline, "Embedder", FakeEmbedder)
+    monkeypatch.setattr(embedding, "open_embedder", FakeEmbedder)
     pipeline.ingest(load_settings(document_prompt="passage: "), [str(corpus / "alpha.txt")])
     from_collection = vectors.choose_embedder(load_settings())
     assert from_collection.name == "fake-embedder"
     assert (from_collection.query_prompt, from_collection.document_prompt) == ("", "passage: ")
     # another embedder, asked for by name, is used as is: nothing is written to the collection
     assert vectors.choose_embedder(load_settings(embed_model="org/model")).name == "org/model"
-    # another collection that does not exist: the bundled embedder
+    # another collection that does not exist: the bundled embedder (the fake names itself)
+    assert vectors.choose_embedder(load_settings(collection="other")).name == "fake-embedder"
+    monkeypatch.setattr(embedding, "open_embedder", embedding.Embedder)  # the real one again
     assert vectors.choose_embedder(load_settings(collection="other")).name == BUNDLED_EMBEDDER
 
 

@@ -35,7 +35,7 @@ BUNDLED_GGUF_NAME = "Qwen2.5-Coder-1.5B-Instruct-Q4_K_M.gguf"  # assembled, in t
 BUNDLED_LICENCE = "Apache-2.0"
 CACHE_MARKER = "ragcli-conversion.json"  # written last into a finished conversion folder
 # Chat templates end an assistant turn with one of these; stop on any the vocabulary has.
-_END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
 StatusCallback = Callable[[str], None]
 
@@ -433,7 +433,7 @@ class Generator:
         tokenizer = self.tokenizer
         vocab = tokenizer.get_vocab()
         stop = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-        stop |= {vocab[t] for t in _END_OF_TURN if t in vocab}
+        stop |= {vocab[t] for t in END_OF_TURN if t in vocab}
         configured = getattr(self.model.generation_config, "eos_token_id", None)
         if isinstance(configured, int):
             stop.add(configured)

@@ -25,8 +25,6 @@ from ragcli.errors import ModelError
 # packed to fit it less the answer's tokens; 4096 holds a k=4 prompt several times over,
 # and the KV cache for it is small (~115 MB for the bundled model).
 CONTEXT_TOKENS = 4096
-# Chat templates end an assistant turn with one of these; stop on any the vocabulary has.
-END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
 
 def context_tokens(gguf: Path) -> int:
@@ -202,6 +200,8 @@ class LlamaCppGenerator:
         """End of sequence, and the end-of-turn markers the vocabulary has as one token."""
         llm = self.llm
         stop = {llm.token_eos()}
+        from ragcli.generation import END_OF_TURN
+
         for marker in END_OF_TURN:
             ids = llm.tokenize(marker.encode(), add_bos=False, special=True)
             if len(ids) == 1:

@@ -22,7 +22,7 @@ import functools
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -285,11 +285,6 @@ def _glob_regex(glob: str) -> str:
             out.append(re.escape(c))
         i += 1
     return "".join(out) + "$"
-
-
-def _tsquery_lexeme(lexeme: str) -> str:
-    """A lexeme as a tsquery that matches it exactly (quoted, not normalized again)."""
-    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _vector_text(vector: Any) -> str:
@@ -659,30 +654,12 @@ class PgStore:
             )
         return hits
 
-    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
-        """The ``k`` chunks whose vectors are nearest ``vector`` (cosine)."""
-        return self.hits(self.dense(vector, k))
-
     # -- writing -----------------------------------------------------------------------------
 
     def _write(self) -> None:
         if not self.writable:
             raise RuntimeError("collection opened read-only")
         self._dirty = True
-
-    def add(
-        self,
-        document: Document,
-        chunks: Sequence[Chunk],
-        vectors: np.ndarray,
-        root: str | None = None,
-        origin: str | None = None,
-    ) -> None:
-        """Record a document with its chunks and their vectors (pending until ``save``)."""
-        if len(chunks) != len(vectors):
-            raise ValueError("one vector per chunk")
-        document_id = self.add_document(document, len(chunks), root, origin)
-        self.add_chunks(document_id, chunks, vectors)
 
     @_guarded
     def add_document(
@@ -1003,13 +980,3 @@ def drop_collection(url: str, name: str) -> None:
     finally:
         store.close()
     discard_staging(url, name)
-
-
-@contextlib.contextmanager
-def opened(url: str, name: str, writable: bool = False) -> Iterator[PgStore]:
-    """Open a collection for the length of a ``with`` block."""
-    store = PgStore(url, name, writable=writable)
-    try:
-        yield store
-    finally:
-        store.close()

@@ -169,14 +169,14 @@ def test_unexpected_errors_are_one_line_unless_debug(corpus: Path, monkeypatch) 
 
 @pytest.mark.usefixtures("fake_models")
 def test_ctrl_c_during_ingest_exits_130_and_says_what_was_kept(corpus: Path, monkeypatch) -> None:
-    import ragcli.pipeline as pipeline
+    from ragcli import loaders
 
     run("ingest", str(corpus / "alpha.txt"))
 
     def interrupt(path: Path, source: str, doc_id: str, *args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "load_documents", interrupt)
+    monkeypatch.setattr(loaders, "load_documents", interrupt)
     result = run("ingest", str(corpus))
     assert result.exit_code == 130
     assert "interrupted" in result.stderr and "keeps the 1 document(s)" in result.stderr

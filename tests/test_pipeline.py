@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcli import embedding, pipeline
+from ragcli import embedding, loaders, pipeline
 from ragcli.backends import backend_for, opened
 from ragcli.config import load_settings
 from ragcli.errors import (
@@ -13,6 +13,7 @@ from ragcli.errors import (
     IncompatibleCollectionError,
     NothingIngestedError,
 )
+from ragcli.pipeline import ingesting
 from ragcli.store import FaissStore
 
 from .conftest import check_consistent, stored_files
@@ -118,19 +119,19 @@ def test_interrupted_ingest_keeps_committed_state(
 ) -> None:
     settings = load_settings()
     pipeline.ingest(settings, [str(corpus / "alpha.txt")])
-    real_load = pipeline.load_documents
+    real_load = loaders.load_documents
 
     def load_then_interrupt(path: Path, source: str, doc_id: str, *args):
         if path.name == "gamma.rst":
             raise KeyboardInterrupt
         return real_load(path, source, doc_id, *args)
 
-    monkeypatch.setattr(pipeline, "load_documents", load_then_interrupt)
+    monkeypatch.setattr(loaders, "load_documents", load_then_interrupt)
     with pytest.raises(pipeline.IngestInterrupted) as info:
         pipeline.ingest(settings, [str(corpus)])
     assert info.value.exit_code == 130
     assert stored_files(settings) == ["alpha.txt"]
-    monkeypatch.setattr(pipeline, "load_documents", real_load)
+    monkeypatch.setattr(loaders, "load_documents", real_load)
     report = pipeline.ingest(settings, [str(corpus)])
     assert len(report.added) == 2 and len(report.unchanged) == 1
 
@@ -320,7 +321,7 @@ def test_long_file_is_embedded_a_batch_at_a_time(
             return super().embed_documents(texts, normalize)
 
     monkeypatch.setattr(embedding, "open_embedder", Counting)
-    monkeypatch.setattr(pipeline, "EMBED_BATCH_CHUNKS", 16)
+    monkeypatch.setattr(ingesting, "EMBED_BATCH_CHUNKS", 16)
     path = tmp_path / "long.txt"
     path.write_text("\n\n".join(f"Paragraph {i} is about topic {i}." for i in range(300)))
     settings = load_settings(chunk_size=20, chunk_overlap=0)

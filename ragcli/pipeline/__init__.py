@@ -1,0 +1,30 @@
+"""Use cases that wire the steps together, one module each.
+
+``inputs`` (arguments -> files), ``ingesting`` (``ingest``: sync, rebuild, dry run),
+``exporting`` (the embedder's ONNX export for questions), ``searching`` (``Searcher``,
+``search``), ``answering`` (``ask``), ``evaluating`` (``evaluate``); ``checks`` refuses a
+collection the settings do not fit, ``events`` is how each reports while it works.
+"""
+
+from ragcli.pipeline.answering import MIN_SCORE, ask, ask_batch
+from ragcli.pipeline.evaluating import EvalReport, evaluate
+from ragcli.pipeline.events import Events
+from ragcli.pipeline.ingesting import IngestInterrupted, ingest
+from ragcli.pipeline.inputs import collect_inputs, shard_of
+from ragcli.pipeline.searching import Searcher, search, search_batch
+
+__all__ = [
+    "MIN_SCORE",
+    "EvalReport",
+    "Events",
+    "IngestInterrupted",
+    "Searcher",
+    "ask",
+    "ask_batch",
+    "collect_inputs",
+    "evaluate",
+    "ingest",
+    "search",
+    "search_batch",
+    "shard_of",
+]

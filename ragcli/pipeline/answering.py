@@ -1,0 +1,144 @@
+"""The ask use case: retrieve, generate within the context window, check the answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from ragcli import generation
+from ragcli.config import Settings
+from ragcli.errors import RagcliError
+from ragcli.generation import BUNDLED_GENERATOR, ChatModel, engine_label
+from ragcli.grounding import MarkerFilter, check_answer
+from ragcli.models import Answer
+from ragcli.pipeline.events import Events
+from ragcli.pipeline.searching import Searcher
+from ragcli.prompting import pack_passages
+
+# ask abstains without generating when no passage is this close (cosine) to the question.
+# Calibrated on the sample corpus and Cranfield (README, "Answers you can check").
+MIN_SCORE = 0.35
+
+
+def ask(
+    settings: Settings,
+    question: str,
+    top_k: int | None = None,
+    events: Events | None = None,
+    on_token: Callable[[str], None] | None = None,
+    source_glob: str | None = None,
+    abstain: bool = True,
+    generator: ChatModel | None = None,
+    searcher: Searcher | None = None,
+) -> Answer:
+    """Retrieve passages, answer from them with the LLM, and check the answer against them.
+
+    Abstains without calling the LLM when retrieval evidence is weak (unless ``abstain`` is
+    False). Pass a loaded ``generator`` and an open ``searcher`` to reuse them across questions.
+    """
+    events = events or Events()
+    if searcher is None:
+        with Searcher(settings, source_glob) as own:
+            found = own.search(question, top_k)
+            evidence = own.evidence(question, found.hits)
+    else:
+        found = searcher.search(question, top_k)
+        evidence = searcher.evidence(question, found.hits)
+    min_score = settings.min_score if settings.min_score is not None else MIN_SCORE
+    answer = Answer(
+        question=question,
+        text="",
+        collection=settings.collection,
+        embedder=found.embedder,
+        generator=generator.name if generator else (settings.llm or BUNDLED_GENERATOR),
+        passages=found.hits,
+        citations=[],
+        evidence=evidence,
+        timings=dict(found.timings),
+    )
+    if abstain and evidence < min_score:
+        answer.abstained, answer.abstain_reason = True, "weak retrieval"
+        return answer
+    if generator is None:
+        generator = generation.open_generator(
+            settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
+        )
+    generator.load()
+    answer.generator = generator.name
+    answer.engine = engine_label(generator)
+    budget = generator.context_window - settings.max_tokens
+    packing = pack_passages(question, found.hits, generator.prompt_tokens, budget)
+    if not packing.passages:
+        raise RagcliError(
+            f"no passage fits the generator's context window ({generator.context_window} "
+            f"tokens, {settings.max_tokens} of them kept for the answer)",
+            "lower --max-tokens, or use a generator with a longer context",
+        )
+    started = time.perf_counter()
+    first_token: float | None = None
+    pieces: list[str] = []
+    stream = generator.stream(
+        packing.messages, settings.max_tokens, settings.temperature, settings.seed
+    )
+    shown = MarkerFilter(len(packing.passages))
+    for piece in stream:
+        if first_token is None:
+            first_token = time.perf_counter() - started
+        pieces.append(piece)
+        if on_token and (visible := shown.feed(piece)):
+            on_token(visible)
+    if on_token and (rest := shown.flush()):
+        on_token(rest)
+    generate_s = time.perf_counter() - started
+    check = check_answer("".join(pieces), packing.passages, question)
+    tokens = generator.last_token_count
+    decode_s = generate_s - (first_token or 0.0)
+    answer.text = check.text
+    answer.passages = packing.passages
+    answer.dropped = packing.dropped
+    answer.citations = check.citations
+    answer.unknown_markers = check.unknown_markers
+    answer.sentences = [s.to_dict() for s in check.sentences]
+    if check.declined:
+        answer.abstained, answer.abstain_reason = True, "model declined"
+    elif not check.supported:
+        answer.abstained, answer.abstain_reason = True, "unsupported"
+    answer.tokens = tokens
+    answer.timings.update(
+        {
+            "generator_load_s": generator.load_seconds,
+            "prompt_tokens": float(generator.last_prompt_tokens),
+            "first_token_s": first_token or 0.0,
+            "generate_s": generate_s,
+            "decode_tokens_per_s": (tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else 0.0,
+        }
+    )
+    return answer
+
+
+def ask_batch(
+    settings: Settings,
+    questions: Iterable[tuple[str, str]],
+    top_k: int | None = None,
+    events: Events | None = None,
+    source_glob: str | None = None,
+    abstain: bool = True,
+) -> Iterator[tuple[str, Answer]]:
+    """Answer many (id, question) pairs with the models loaded once, yielding as they come."""
+    events = events or Events()
+    generator = generation.open_generator(
+        settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
+    )
+    with Searcher(settings, source_glob) as searcher:
+        for qid, question in questions:
+            answer = ask(
+                settings,
+                question,
+                top_k,
+                events,
+                source_glob=source_glob,
+                abstain=abstain,
+                generator=generator,
+                searcher=searcher,
+            )
+            yield qid, answer

@@ -1,0 +1,126 @@
+"""The search use case: a Searcher holds a collection and its query embedder open."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+
+from ragcli.backends import CollectionStore, backend_for
+from ragcli.config import Settings
+from ragcli.embedding import Embedder, collection_prompts, embedder_for
+from ragcli.errors import CollectionNotFoundError
+from ragcli.models import Hit, SearchResult
+from ragcli.onnxembed import onnx_query_embedder
+from ragcli.pipeline.checks import check_embedder
+from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, retrieve
+
+
+def _open_for_reading(settings: Settings) -> tuple[CollectionStore, Embedder]:
+    backend = backend_for(settings)
+    store = backend.open()
+    manifest = store.manifest
+    try:
+        check_embedder(manifest, settings)
+    except BaseException:
+        store.close()
+        raise
+    if store.chunk_count == 0:
+        store.close()
+        raise CollectionNotFoundError(
+            f"collection {settings.collection!r} is empty", "run `ragcli ingest PATH` first"
+        )
+    name, prompts = manifest["embedder"]["name"], collection_prompts(manifest, settings)
+    fast = onnx_query_embedder(settings, name, *prompts)
+    return store, fast or embedder_for(manifest, settings)
+
+
+def _retrieval(settings: Settings, source_glob: str | None, explain: bool) -> Retrieval:
+    return Retrieval(
+        mode=settings.mode or DEFAULT_MODE,
+        source_glob=source_glob,
+        max_per_doc=settings.max_per_doc,
+        explain=explain,
+        reranker=Reranker(settings.rerank) if settings.rerank else None,
+    )
+
+
+class Searcher:
+    """An open collection with its embedder (and reranker) loaded once for many questions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        source_glob: str | None = None,
+        explain: bool = False,
+        fusion: Fusion | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store, self.embedder = _open_for_reading(settings)
+        self.how = _retrieval(settings, source_glob, explain)
+        if fusion is not None:
+            self.how.fusion = fusion
+        started = time.perf_counter()
+        try:
+            self.embedder.load()  # outside the retrieval timing
+            if self.how.reranker is not None:
+                self.how.reranker.model  # noqa: B018
+        except BaseException:
+            self.store.close()
+            raise
+        self.load_seconds = time.perf_counter() - started
+
+    def search(self, question: str, top_k: int | None = None) -> SearchResult:
+        started = time.perf_counter()
+        hits = retrieve(self.store, self.embedder, question, top_k or self.settings.top_k, self.how)
+        return SearchResult(
+            question=question,
+            collection=self.settings.collection,
+            embedder=self.embedder.name,
+            hits=hits,
+            mode=self.how.mode,
+            timings={
+                "embedder_load_s": self.load_seconds,
+                "retrieve_s": time.perf_counter() - started,
+            },
+        )
+
+    def evidence(self, question: str, hits: list[Hit]) -> float:
+        """The best cosine similarity between the question and a passage found for it."""
+        if not hits:
+            return 0.0
+        query = self.embedder.embed_queries([question])[0]
+        return float((self.store.vectors([h.chunk_id for h in hits]) @ query).max())
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def search(
+    settings: Settings,
+    question: str,
+    top_k: int | None = None,
+    source_glob: str | None = None,
+    explain: bool = False,
+) -> SearchResult:
+    """The collection's passages that best match the question."""
+    with Searcher(settings, source_glob, explain) as searcher:
+        return searcher.search(question, top_k)
+
+
+def search_batch(
+    settings: Settings,
+    questions: Iterable[tuple[str, str]],
+    top_k: int | None = None,
+    source_glob: str | None = None,
+    explain: bool = False,
+) -> Iterator[tuple[str, SearchResult]]:
+    """Answer many (id, question) pairs with one model load, yielding results as they come."""
+    with Searcher(settings, source_glob, explain) as searcher:
+        for qid, question in questions:
+            yield qid, searcher.search(question, top_k)

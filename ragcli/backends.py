@@ -34,7 +34,7 @@ from ragcli.store import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from ragcli.models import Chunk, Document
+    from ragcli.records import Chunk, Document
     from ragcli.store import StoredDocument
 
 STORES_FILE = "stores.json"

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ragcli.models import Block, Chunk, Document
+from ragcli.records import Block, Chunk, Document
 
 # Counts tokens of many texts at once (the embedder's tokenizer, without special tokens).
 TokenCounter = Callable[[Sequence[str]], list[int]]

@@ -18,9 +18,9 @@ from ragcli.manage import (
     DropReport,
     RemoveReport,
 )
-from ragcli.models import Answer, Hit, IngestReport, SearchResult
 from ragcli.pipeline import EvalReport, Events
 from ragcli.prompting import passage_label
+from ragcli.records import Answer, Hit, IngestReport, SearchResult
 from ragcli.vectors import Embeddings, Similarity
 
 SNIPPET_CHARS = 220

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragcli.models import Citation, Hit
+from ragcli.records import Citation, Hit
 from ragcli.retrieval import STOPWORDS
 
 SUPPORT_THRESHOLD = 0.75

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.errors import LoaderError
-from ragcli.models import Block, Document
+from ragcli.records import Block, Document
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # the default of the max_file_mb setting
 # A PDF page with fewer visible characters than this has, in effect, no text layer.

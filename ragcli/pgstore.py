@@ -32,7 +32,7 @@ from ragcli.errors import (
     IncompatibleCollectionError,
     StoreUnavailableError,
 )
-from ragcli.models import Chunk, Document, Hit
+from ragcli.records import Chunk, Document, Hit
 from ragcli.store import FORMAT_NAME, READABLE_VERSIONS, StoredDocument
 
 if TYPE_CHECKING:

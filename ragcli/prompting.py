@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ragcli.models import Hit
+from ragcli.records import Hit
 
 SYSTEM_PROMPT = (
     "You are a careful assistant that answers questions using only the numbered passages "

@@ -11,7 +11,7 @@ from typing import Any
 from ragcli.config import RETRIEVAL_MODES
 from ragcli.embedding import Embedder
 from ragcli.errors import ModelError, UsageError
-from ragcli.models import Hit
+from ragcli.records import Hit
 from ragcli.store import Store
 
 MODES = RETRIEVAL_MODES

@@ -30,7 +30,7 @@ from ragcli.errors import (
     CollectionNotFoundError,
     IncompatibleCollectionError,
 )
-from ragcli.models import Chunk, Document, Hit
+from ragcli.records import Chunk, Document, Hit
 
 if TYPE_CHECKING:
     import numpy as np

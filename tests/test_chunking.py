@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from ragcli.chunking import split_document, split_sentences
-from ragcli.models import Block, Document
+from ragcli.records import Block, Document
 
 
 def count(texts):

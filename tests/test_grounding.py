@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from ragcli.grounding import check_answer, split_answer
-from ragcli.models import Hit
+from ragcli.records import Hit
 
 PASSAGES = [
     Hit(1, 0.9, "The observatory was founded in 1911 by Tobiah Marsk, a retired navigator.",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ragcli.models import Hit
 from ragcli.prompting import build_messages, format_passage, merge_passages, pack_passages
+from ragcli.records import Hit
 
 
 def _hit(n: int, words: int = 10) -> Hit:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ragcli.chunking import split_document
 from ragcli.errors import LoaderError
 from ragcli.loaders import load_documents, supported_extensions
-from ragcli.models import Block, Document
+from ragcli.records import Block, Document
 
 from .conftest import SAMPLE_CORPUS
 

@@ -8,7 +8,7 @@ import pytest
 from ragcli import pipeline
 from ragcli.config import load_settings
 from ragcli.errors import UsageError
-from ragcli.models import Hit
+from ragcli.records import Hit
 from ragcli.retrieval import Fusion, _distinct, fuse, query_terms
 
 pytestmark = pytest.mark.usefixtures("fake_models")

@@ -13,7 +13,7 @@ from ragcli.errors import (
     CollectionNotFoundError,
     IncompatibleCollectionError,
 )
-from ragcli.models import Block, Chunk, Document
+from ragcli.records import Block, Chunk, Document
 from ragcli.store import (
     FORMAT_VERSION,
     FaissStore,

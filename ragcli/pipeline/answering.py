@@ -10,10 +10,10 @@ from ragcli.config import Settings
 from ragcli.errors import RagcliError
 from ragcli.generation import BUNDLED_GENERATOR, ChatModel, engine_label
 from ragcli.grounding import MarkerFilter, check_answer
-from ragcli.models import Answer
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.searching import Searcher
 from ragcli.prompting import pack_passages
+from ragcli.records import Answer
 
 # ask abstains without generating when no passage is this close (cosine) to the question.
 # Calibrated on the sample corpus and Cranfield (README, "Answers you can check").

@@ -23,10 +23,10 @@ from ragcli.evaluation import (
     score_run,
     write_trec_run,
 )
-from ragcli.models import IngestReport
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.ingesting import ingest
 from ragcli.pipeline.searching import Searcher
+from ragcli.records import IngestReport
 from ragcli.retrieval import Fusion, candidates
 
 EVAL_POOL = 300  # chunks fetched per query, enough for 100 distinct documents

@@ -15,11 +15,11 @@ from ragcli.config import Settings
 from ragcli.embedding import Embedder, embedder_for, embedder_name
 from ragcli.errors import LoaderError, NothingIngestedError, RagcliError, UsageError
 from ragcli.generation import sha256_of
-from ragcli.models import Chunk, Document, IngestReport, SkippedFile
 from ragcli.pipeline.checks import check_compatible
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.exporting import export_for_queries
 from ragcli.pipeline.inputs import Found, InputFile, collect_inputs, in_shard, shard_of
+from ragcli.records import Chunk, Document, IngestReport, SkippedFile
 from ragcli.store import StoredDocument, make_manifest
 
 DEFAULT_CHUNK_SIZE = 200

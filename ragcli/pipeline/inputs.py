@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ragcli.loaders import is_supported
-from ragcli.models import SkippedFile
 from ragcli.pipeline.events import Events
+from ragcli.records import SkippedFile
 
 
 @dataclass

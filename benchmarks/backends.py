@@ -44,8 +44,8 @@ def _llama_worker(messages: list[dict[str, str]], max_tokens: int) -> dict[str, 
     started = time.perf_counter()
     from llama_cpp import Llama
 
-    from ragcli.generation import BUNDLED_GGUF_NAME
-    from ragcli.llamacpp import CONTEXT_TOKENS, cpu_threads
+    from ragcli.models.generation import BUNDLED_GGUF_NAME
+    from ragcli.models.llamacpp import CONTEXT_TOKENS, cpu_threads
 
     cache = Path(os.environ["RAGCLI_MODELS_DIR"])
     threads = cpu_threads()
@@ -80,8 +80,8 @@ def _xllamacpp_worker(messages: list[dict[str, str]], max_tokens: int) -> dict[s
     started = time.perf_counter()
     import xllamacpp
 
-    from ragcli.generation import BUNDLED_GGUF_NAME
-    from ragcli.llamacpp import CONTEXT_TOKENS, cpu_threads
+    from ragcli.models.generation import BUNDLED_GGUF_NAME
+    from ragcli.models.llamacpp import CONTEXT_TOKENS, cpu_threads
 
     params = xllamacpp.CommonParams()
     params.model.path = str(Path(os.environ["RAGCLI_MODELS_DIR"]) / BUNDLED_GGUF_NAME)
@@ -115,8 +115,8 @@ def _xllamacpp_worker(messages: list[dict[str, str]], max_tokens: int) -> dict[s
 
 def _transformers_worker(messages: list[dict[str, str]], max_tokens: int) -> dict[str, float]:
     started = time.perf_counter()
-    from ragcli.generation import Generator
-    from ragcli.runtime import prepare_model_runtime
+    from ragcli.models.generation import Generator
+    from ragcli.models.runtime import prepare_model_runtime
 
     prepare_model_runtime()
     import torch
@@ -161,11 +161,11 @@ def _transformers_worker(messages: list[dict[str, str]], max_tokens: int) -> dic
 def _prefill_worker(backend: str, messages: list[dict[str, str]]) -> dict[str, float]:
     """Seconds to the first generated token of a long prompt (one token generated)."""
     if backend == "llama.cpp":
-        from ragcli.generation import open_generator
+        from ragcli.models.generation import open_generator
 
         generator = open_generator(None, Path(os.environ["RAGCLI_MODELS_DIR"]), backend=backend)
     else:
-        from ragcli.generation import Generator
+        from ragcli.models.generation import Generator
 
         generator = Generator(None, Path(os.environ["RAGCLI_MODELS_DIR"]))
     generator.load()
@@ -223,7 +223,7 @@ def main() -> None:
 
     from ragcli import pipeline
     from ragcli.config import load_settings
-    from ragcli.generation import bundled_gguf
+    from ragcli.models.generation import bundled_gguf
     from ragcli.prompting import build_messages
 
     settings = load_settings(max_tokens=args.max_tokens)
@@ -244,7 +244,7 @@ def main() -> None:
     ask += ["--max-tokens", str(args.max_tokens)]
     rows: dict[str, dict[str, float]] = {}
 
-    from ragcli.engines import LLAMA_CPP_PYTHON, XLLAMACPP
+    from ragcli.models.engines import LLAMA_CPP_PYTHON, XLLAMACPP
 
     list(pipeline.ask_batch(settings, [("warm", args.question)], abstain=False))  # checks engines
     wall, rss, out = timed([*ask, "--backend", "llama.cpp"], env)

@@ -37,8 +37,8 @@ def main() -> None:
 
     from ragcli import pipeline
     from ragcli.config import load_settings
-    from ragcli.embedding import Embedder, bundled_embedder_path
-    from ragcli.runtime import prepare_model_runtime
+    from ragcli.models.embedding import Embedder, bundled_embedder_path
+    from ragcli.models.runtime import prepare_model_runtime
 
     prepare_model_runtime()
     from sentence_transformers import SentenceTransformer
@@ -99,7 +99,7 @@ def main() -> None:
         f"raw encode of the same chunks by a bfloat16 copy: {encode_bf16_s:.2f} s "
         f"({n / encode_bf16_s:.1f} chunks/s)"
     )
-    from ragcli.embedding import document_precision
+    from ragcli.models.embedding import document_precision
 
     print(f"ragcli document precision: {document_precision(settings.embed_precision)}")
     print(f"ragcli ingest as a command, fresh process, fresh home: {command_s:.2f} s")

@@ -58,13 +58,13 @@ def _best(run: Callable[[], object], repeat: int) -> float:
 
 
 def bench_embedder(n_texts: int, repeat: int) -> dict[str, float]:
-    from ragcli.runtime import prepare_model_runtime
+    from ragcli.models.runtime import prepare_model_runtime
 
     prepare_model_runtime()
     started = time.perf_counter()
     import sentence_transformers  # noqa: F401 - import cost is reported apart from loading
 
-    from ragcli.embedding import Embedder
+    from ragcli.models.embedding import Embedder
 
     result: dict[str, float] = {"import_s": time.perf_counter() - started}
     result["rss_after_import_mib"] = _rss_mib()
@@ -89,7 +89,7 @@ def bench_embedder(n_texts: int, repeat: int) -> dict[str, float]:
 
 
 def bench_generator(new_tokens: int, repeat: int) -> dict[str, float]:
-    from ragcli.runtime import prepare_model_runtime
+    from ragcli.models.runtime import prepare_model_runtime
 
     prepare_model_runtime()
     started = time.perf_counter()
@@ -97,7 +97,7 @@ def bench_generator(new_tokens: int, repeat: int) -> dict[str, float]:
     import transformers  # noqa: F401 - import cost is reported apart from loading
 
     from ragcli.config import load_settings
-    from ragcli.generation import Generator
+    from ragcli.models.generation import Generator
 
     result: dict[str, float] = {"import_s": time.perf_counter() - started}
     result["rss_after_import_mib"] = _rss_mib()

@@ -49,8 +49,8 @@ def main() -> None:
     from ragcli import pipeline, prefetch
     from ragcli.chunking import split_document
     from ragcli.config import load_settings
-    from ragcli.embedding import Embedder
     from ragcli.loaders import load_documents
+    from ragcli.models.embedding import Embedder
 
     warm = Embedder(None)
     warm.embed_documents(["warm-up text"] * 32)

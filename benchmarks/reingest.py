@@ -33,9 +33,10 @@ def main() -> None:
     shutil.copytree(source, folder)
     os.environ["RAGCLI_HOME"] = str(work / "home")
 
-    from ragcli import embedding, pipeline
+    from ragcli import pipeline
     from ragcli.config import load_settings
-    from ragcli.embedding import Embedder
+    from ragcli.models import embedding
+    from ragcli.models.embedding import Embedder
 
     embedded: list[int] = []
 

@@ -54,7 +54,7 @@ def real_vectors(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     queries (perturbed by taking their first half)."""
     import re
 
-    from ragcli.embedding import Embedder
+    from ragcli.models.embedding import Embedder
 
     texts: list[str] = []
     for path in sorted(folder.glob("*.txt")):

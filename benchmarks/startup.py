@@ -50,8 +50,8 @@ def _worker(collection: str, backend: str, questions_file: str, vectors_file: st
     import numpy as np
 
     from ragcli.config import load_settings
-    from ragcli.embedding import Embedder
-    from ragcli.onnxembed import onnx_query_embedder
+    from ragcli.models.embedding import Embedder
+    from ragcli.models.onnxembed import onnx_query_embedder
     from ragcli.store import read_manifest
 
     settings = load_settings(collection=collection)
@@ -84,8 +84,8 @@ def _worker(collection: str, backend: str, questions_file: str, vectors_file: st
 
 def _ensure_collection(dataset: Path, collection: str) -> None:
     from ragcli.config import load_settings
-    from ragcli.embedding import Embedder
-    from ragcli.onnxembed import export_embedder
+    from ragcli.models.embedding import Embedder
+    from ragcli.models.onnxembed import export_embedder
     from ragcli.store import read_manifest
 
     settings = load_settings(collection=collection)

@@ -698,7 +698,8 @@ def models(
     """List the bundled, configured and cached models: size, limits, memory, readiness."""
     if context.invoked_subcommand is not None:
         return
-    from ragcli import catalog, console
+    from ragcli import console
+    from ragcli.models import catalog
 
     with _boundary(debug):
         settings = _settings(embed_model=embed_model, llm=llm, backend=backend)
@@ -715,7 +716,8 @@ def models_prepare(
     debug: Debug = False,
 ) -> None:
     """Assemble, verify and convert the generator, and check the embedder loads (offline)."""
-    from ragcli import catalog, console
+    from ragcli import console
+    from ragcli.models import catalog
 
     with _boundary(debug):
         settings = _settings(embed_model=embed_model, llm=llm, backend=backend)

@@ -10,7 +10,6 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ragcli.catalog import ModelInfo, PreparedModel
 from ragcli.manage import (
     CollectionStatus,
     CollectionSummary,
@@ -18,6 +17,7 @@ from ragcli.manage import (
     DropReport,
     RemoveReport,
 )
+from ragcli.models.catalog import ModelInfo, PreparedModel
 from ragcli.pipeline import EvalReport, Events
 from ragcli.prompting import passage_label
 from ragcli.records import Answer, Hit, IngestReport, SearchResult

@@ -9,8 +9,8 @@ from functools import cached_property
 from typing import Any
 
 from ragcli.config import RETRIEVAL_MODES
-from ragcli.embedding import Embedder
 from ragcli.errors import ModelError, UsageError
+from ragcli.models.embedding import Embedder
 from ragcli.records import Hit
 from ragcli.store import Store
 
@@ -155,7 +155,7 @@ class Reranker:
 
     @cached_property
     def model(self) -> Any:
-        from ragcli.runtime import prepare_model_runtime
+        from ragcli.models.runtime import prepare_model_runtime
 
         prepare_model_runtime()
         from sentence_transformers import CrossEncoder

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ragcli import embedding
 from ragcli.config import Settings
-from ragcli.embedding import Embedder, embedder_for, embedder_name
 from ragcli.errors import RagcliError, UsageError
+from ragcli.models import embedding
+from ragcli.models.embedding import Embedder, embedder_for, embedder_name
 
 if TYPE_CHECKING:
     import numpy as np

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragcli.embedding import embedder_name
+from ragcli.models.embedding import embedder_name
 
 # Tests never download: a hub id must fail at once rather than wait on network timeouts.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -126,7 +126,7 @@ class FakeGenerator:
 @pytest.fixture
 def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
     """Swap the real embedder and generator for the deterministic fakes, at their seams."""
-    from ragcli import embedding, generation
+    from ragcli.models import embedding, generation
 
     monkeypatch.setattr(embedding, "open_embedder", FakeEmbedder)
     monkeypatch.setattr(generation, "open_generator", FakeGenerator)

@@ -1,7 +1,7 @@
 """Generation engines for the engine checks: one that works, and ones that die natively.
 
-The checks import these in a child process (``python -m ragcli.engines tests.fake_engines:...``),
-so the tests run with the repository as the working directory.
+The checks import these in a child process (``python -m ragcli.models.engines
+tests.fake_engines:...``), so the tests run with the repository as the working directory.
 """
 
 from __future__ import annotations

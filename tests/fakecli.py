@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import time
 
-from ragcli import embedding, generation
 from ragcli.cli import main
+from ragcli.models import embedding, generation
 from tests.conftest import FakeEmbedder, FakeGenerator
 
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ragcli import catalog, embedding, generation
-from ragcli.catalog import NEEDS_PREPARE, READY
 from ragcli.cli import app
 from ragcli.config import load_settings
-from ragcli.engines import Engine
 from ragcli.errors import ModelError
-from ragcli.generation import BUNDLED_CACHE_NAME, BUNDLED_GENERATOR, CACHE_MARKER
-from ragcli.modelfiles import gguf_facts, safetensors_weights, sentence_transformer_facts
+from ragcli.models import catalog, embedding, generation
+from ragcli.models.catalog import NEEDS_PREPARE, READY
+from ragcli.models.engines import Engine
+from ragcli.models.generation import BUNDLED_CACHE_NAME, BUNDLED_GENERATOR, CACHE_MARKER
+from ragcli.models.modelfiles import gguf_facts, safetensors_weights, sentence_transformer_facts
 
 from .conftest import REPO, FakeEmbedder
 

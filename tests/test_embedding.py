@@ -10,8 +10,13 @@ import pytest
 
 from ragcli import pipeline
 from ragcli.config import load_settings
-from ragcli.embedding import Embedder, bundled_embedder_path, collection_prompts, declared_prompt
 from ragcli.errors import IncompatibleCollectionError, UsageError
+from ragcli.models.embedding import (
+    Embedder,
+    bundled_embedder_path,
+    collection_prompts,
+    declared_prompt,
+)
 
 PROMPTS = {"query": "query: ", "document": "", "passage": "passage: "}
 
@@ -183,7 +188,7 @@ def test_bfloat16_documents_stay_close_to_float32(prompted_model: Path) -> None:
 
 
 def test_auto_precision_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ragcli import embedding
+    from ragcli.models import embedding
 
     monkeypatch.setattr(embedding, "cpu_has_native_bf16", lambda: True)
     assert embedding.document_precision("auto") == "bfloat16"

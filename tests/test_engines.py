@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ragcli import engines
 from ragcli.cli import app
-from ragcli.engines import SAFE, Engine, probe, recorded_verdict, select_engine
 from ragcli.errors import ModelError
-from ragcli.generation import Generator, open_generator
+from ragcli.models import engines
+from ragcli.models.engines import SAFE, Engine, probe, recorded_verdict, select_engine
+from ragcli.models.generation import Generator, open_generator
 
 from .conftest import REPO
 

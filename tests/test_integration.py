@@ -16,8 +16,8 @@ import pytest
 
 from ragcli import pipeline
 from ragcli.config import load_settings
-from ragcli.engines import ENGINES
-from ragcli.generation import ChatModel, open_generator
+from ragcli.models.engines import ENGINES
+from ragcli.models.generation import ChatModel, open_generator
 
 from .conftest import REPO, SAMPLE_CORPUS
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ragcli import generation
 from ragcli.cli import app
 from ragcli.config import load_settings
-from ragcli.engines import LLAMA_CPP_PYTHON, XLLAMACPP, Engine, recorded_verdict
 from ragcli.errors import ModelError, UsageError
-from ragcli.generation import BUNDLED_GENERATOR, choose_backend, open_generator
-from ragcli.llamacpp import LlamaCppGenerator, llama_cpp_installed
+from ragcli.models import generation
+from ragcli.models.engines import LLAMA_CPP_PYTHON, XLLAMACPP, Engine, recorded_verdict
+from ragcli.models.generation import BUNDLED_GENERATOR, choose_backend, open_generator
+from ragcli.models.llamacpp import LlamaCppGenerator, llama_cpp_installed
 
 from .conftest import REPO
 

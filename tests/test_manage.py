@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ragcli import embedding, pipeline
+from ragcli import pipeline
 from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.errors import EXIT_BUSY
+from ragcli.models import embedding
 
 from .conftest import FakeEmbedder
 

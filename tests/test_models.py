@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from ragcli import embedding, pipeline
+from ragcli import pipeline
 from ragcli.config import load_settings
-from ragcli.embedding import Embedder, bundled_embedder_path
 from ragcli.errors import ModelError, RagcliError
-from ragcli.generation import Generator
+from ragcli.models import embedding
+from ragcli.models.embedding import Embedder, bundled_embedder_path
+from ragcli.models.generation import Generator
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragcli import onnxembed, pipeline
+from ragcli import pipeline
 from ragcli.config import load_settings
-from ragcli.embedding import Embedder
 from ragcli.errors import UsageError
-from ragcli.onnxembed import (
+from ragcli.models import onnxembed
+from ragcli.models.embedding import Embedder
+from ragcli.models.onnxembed import (
     ExportError,
     OnnxEmbedder,
     export_dir,
@@ -381,7 +382,7 @@ def test_bundled_embedder_same_vectors_and_hits_either_way(
 
 
 def test_models_prepare_exports_the_embedder(prompted_model: Path) -> None:
-    from ragcli import catalog
+    from ragcli.models import catalog
 
     settings = load_settings(embed_model=str(prompted_model))
     first = catalog.prepare_embedder(settings)

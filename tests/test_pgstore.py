@@ -23,11 +23,12 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from ragcli import embedding, pgstore, pipeline
+from ragcli import pgstore, pipeline
 from ragcli.backends import backend_for, opened, remembered_stores
 from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.errors import EXIT_BUSY, EXIT_STORE, StoreUnavailableError
+from ragcli.models import embedding
 
 from .conftest import REPO, FakeEmbedder, check_consistent, fresh_database, stored_files
 

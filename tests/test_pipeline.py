@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcli import embedding, loaders, pipeline
+from ragcli import loaders, pipeline
 from ragcli.backends import backend_for, opened
 from ragcli.config import load_settings
 from ragcli.errors import (
@@ -13,6 +13,7 @@ from ragcli.errors import (
     IncompatibleCollectionError,
     NothingIngestedError,
 )
+from ragcli.models import embedding
 from ragcli.pipeline import ingesting
 from ragcli.store import FaissStore
 

@@ -2,7 +2,7 @@
 
 The distribution's qemu-user emulates a chosen CPU: Haswell has AVX2 but no AVX-512, and qemu
 raises SIGILL on any instruction the model lacks, as the real CPU would. The engine check
-(``python -m ragcli.engines``) then runs under it on the tiny test model: it imports
+(``python -m ragcli.models.engines``) then runs under it on the tiny test model: it imports
 xllamacpp, loads the model, fills a prompt and decodes, all on the emulated CPU. Skipped
 where qemu-x86_64 is not installed (``.ci/run`` installs it) or the machine is not x86-64.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.engines import XLLAMACPP
+from ragcli.models.engines import XLLAMACPP
 
 from .conftest import REPO
 from .tiny_llm import tiny_chat_gguf
@@ -66,7 +66,7 @@ def test_the_emulated_cpu_refuses_avx512() -> None:
 @pytest.mark.skipif(not XLLAMACPP.installed(), reason="xllamacpp is not installed")
 def test_xllamacpp_answers_on_a_cpu_without_avx512(tmp_path: Path) -> None:
     model = tiny_chat_gguf(tmp_path / "tiny-chat.gguf")
-    done = emulated("-m", "ragcli.engines", XLLAMACPP.factory, "default", str(model))
+    done = emulated("-m", "ragcli.models.engines", XLLAMACPP.factory, "default", str(model))
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["prompt_tokens"] > 100 and result["new_tokens"] > 0

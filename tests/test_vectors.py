@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ragcli import embedding, pipeline, vectors
+from ragcli import pipeline, vectors
 from ragcli.cli import app
 from ragcli.config import load_settings
-from ragcli.embedding import BUNDLED_EMBEDDER
 from ragcli.errors import RagcliError, UsageError
+from ragcli.models import embedding
+from ragcli.models.embedding import BUNDLED_EMBEDDER
 
 from .conftest import FakeEmbedder
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ragcli import generation
-from ragcli.engines import XLLAMACPP, probe, select_engine
-from ragcli.generation import open_generator
-from ragcli.xllama import XLlamaGenerator
+from ragcli.models import generation
+from ragcli.models.engines import XLLAMACPP, probe, select_engine
+from ragcli.models.generation import open_generator
+from ragcli.models.xllama import XLlamaGenerator
 
 from .conftest import REPO
 from .tiny_llm import tiny_chat_gguf

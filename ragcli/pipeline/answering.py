@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from ragcli import generation
 from ragcli.config import Settings
 from ragcli.errors import RagcliError
-from ragcli.generation import BUNDLED_GENERATOR, ChatModel, engine_label
 from ragcli.grounding import MarkerFilter, check_answer
+from ragcli.models import generation
+from ragcli.models.generation import BUNDLED_GENERATOR, ChatModel, engine_label
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.searching import Searcher
 from ragcli.prompting import pack_passages

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ragcli.config import Settings
-from ragcli.embedding import collection_prompts, embedder_name
 from ragcli.errors import IncompatibleCollectionError
+from ragcli.models.embedding import collection_prompts, embedder_name
 
 
 def check_embedder(manifest: dict, settings: Settings) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ragcli.config import Settings
-from ragcli.embedding import embedder_name
 from ragcli.errors import UsageError
 from ragcli.evaluation import (
     Dataset,
@@ -23,6 +22,7 @@ from ragcli.evaluation import (
     score_run,
     write_trec_run,
 )
+from ragcli.models.embedding import embedder_name
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.ingesting import ingest
 from ragcli.pipeline.searching import Searcher

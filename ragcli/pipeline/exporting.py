@@ -6,8 +6,8 @@ import os
 
 from ragcli.backends import backend_for, opened
 from ragcli.config import Settings
-from ragcli.embedding import embedder_for
-from ragcli.onnxembed import (
+from ragcli.models.embedding import embedder_for
+from ragcli.models.onnxembed import (
     ExportError,
     export_embedder,
     failed_export,

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragcli import embedding, loaders, prefetch
+from ragcli import loaders, prefetch
 from ragcli.backends import Backend, CollectionStore, backend_for, remember_store
 from ragcli.chunking import split_document
 from ragcli.config import Settings
-from ragcli.embedding import Embedder, embedder_for, embedder_name
 from ragcli.errors import LoaderError, NothingIngestedError, RagcliError, UsageError
-from ragcli.generation import sha256_of
+from ragcli.models import embedding
+from ragcli.models.embedding import Embedder, embedder_for, embedder_name
+from ragcli.models.generation import sha256_of
 from ragcli.pipeline.checks import check_compatible
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.exporting import export_for_queries

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Iterator
 
 from ragcli.backends import CollectionStore, backend_for
 from ragcli.config import Settings
-from ragcli.embedding import Embedder, collection_prompts, embedder_for
 from ragcli.errors import CollectionNotFoundError
-from ragcli.onnxembed import onnx_query_embedder
+from ragcli.models.embedding import Embedder, collection_prompts, embedder_for
+from ragcli.models.onnxembed import onnx_query_embedder
 from ragcli.pipeline.checks import check_embedder
 from ragcli.records import Hit, SearchResult
 from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, retrieve

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragcli import embedding, generation
 from ragcli.config import Settings
-from ragcli.embedding import BUNDLED_EMBEDDER, bundled_embedder_path, embedder_name
-from ragcli.engines import ENGINES, Engine, describe_choice
 from ragcli.errors import ModelError
-from ragcli.generation import (
+from ragcli.models import embedding, generation
+from ragcli.models.embedding import BUNDLED_EMBEDDER, bundled_embedder_path, embedder_name
+from ragcli.models.engines import ENGINES, Engine, describe_choice
+from ragcli.models.generation import (
     BUNDLED_GENERATOR,
     BUNDLED_GGUF_NAME,
     BUNDLED_LICENCE,
@@ -27,7 +27,7 @@ from ragcli.generation import (
     resolve_generator,
     verify_bundled_parts,
 )
-from ragcli.modelfiles import (
+from ragcli.models.modelfiles import (
     ModelFacts,
     gguf_facts,
     read_json,
@@ -35,7 +35,7 @@ from ragcli.modelfiles import (
     transformers_facts,
     weights_memory,
 )
-from ragcli.onnxembed import ExportError, export_embedder, onnx_enabled
+from ragcli.models.onnxembed import ExportError, export_embedder, onnx_enabled
 
 StatusCallback = Callable[[str], None]
 
@@ -335,7 +335,7 @@ def _prepare_gguf(
 ) -> PreparedModel | None:
     """Get a GGUF generator ready for llama.cpp: assemble the bundled one, check the engines
     on this CPU again, then load the one chosen. None: no engine works here (under "auto")."""
-    from ragcli.generation import open_generator
+    from ragcli.models.generation import open_generator
 
     started = time.perf_counter()
     steps = []

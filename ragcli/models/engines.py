@@ -15,7 +15,7 @@ threads, where per-thread CPU state broke ggml's AMX path), then the next engine
 when none works, the caller falls back to transformers. Each new failure becomes one line
 that says what happened and what to do.
 
-Run as ``python -m ragcli.engines FACTORY VARIANT MODEL`` it is that child.
+Run as ``python -m ragcli.models.engines FACTORY VARIANT MODEL`` it is that child.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ XLLAMACPP = Engine(
     key="xllamacpp",
     module="xllamacpp",
     package="xllamacpp",
-    factory="ragcli.xllama:XLlamaGenerator",
+    factory="ragcli.models.xllama:XLlamaGenerator",
     hint="reinstall it (pip install --force-reinstall xllamacpp); it needs a CPU with AVX2 and "
     "the system's libgomp1",
 )
@@ -133,7 +133,7 @@ LLAMA_CPP_PYTHON = Engine(
     key="llama-cpp-python",
     module="llama_cpp",
     package="llama-cpp-python",
-    factory="ragcli.llamacpp:LlamaCppGenerator",
+    factory="ragcli.models.llamacpp:LlamaCppGenerator",
     hint="rebuild it for this CPU (make install-native, which never compiles the AMX path), "
     "or remove it (pip uninstall llama-cpp-python) to use xllamacpp",
 )
@@ -267,7 +267,7 @@ def probe(engine: Engine, variant: str, gguf: Path, timeout: float | None = None
         cpu=cpu_name(),
         checked_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
-    command = [sys.executable, "-m", "ragcli.engines", engine.factory, variant, str(gguf)]
+    command = [sys.executable, "-m", "ragcli.models.engines", engine.factory, variant, str(gguf)]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL

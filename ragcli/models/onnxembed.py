@@ -30,7 +30,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragcli.embedding import BUNDLED_EMBEDDER, Embedder, bundled_embedder_path, declared_prompt
+from ragcli.models.embedding import (
+    BUNDLED_EMBEDDER,
+    Embedder,
+    bundled_embedder_path,
+    declared_prompt,
+)
 
 if TYPE_CHECKING:
     import numpy as np

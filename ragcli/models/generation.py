@@ -23,9 +23,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
-from ragcli.engines import ENGINES, Engine, cpu_name, engine_named, select_engine
 from ragcli.errors import ModelError
-from ragcli.runtime import prepare_model_runtime
+from ragcli.models.engines import ENGINES, Engine, cpu_name, engine_named, select_engine
+from ragcli.models.runtime import prepare_model_runtime
 
 BUNDLED_GENERATOR = "Qwen2.5-Coder-1.5B-Instruct-Q4_K_M"
 BUNDLED_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"

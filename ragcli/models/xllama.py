@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.errors import ModelError
-from ragcli.llamacpp import context_tokens, cpu_threads
+from ragcli.models.llamacpp import context_tokens, cpu_threads
 
 # Prompt lookup decoding: draft tokens by finding the last few generated tokens earlier in
 # the prompt and proposing what followed them there. RAG answers copy phrases from the

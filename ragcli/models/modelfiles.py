@@ -14,7 +14,7 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from ragcli.embedding import declared_prompt
+from ragcli.models.embedding import declared_prompt
 
 _SAFETENSORS_BYTES = {
     "F64": 8,

@@ -29,7 +29,7 @@ CONTEXT_TOKENS = 4096
 
 def context_tokens(gguf: Path) -> int:
     """``CONTEXT_TOKENS``, or the model's training context when that is shorter."""
-    from ragcli.modelfiles import gguf_facts
+    from ragcli.models.modelfiles import gguf_facts
 
     try:
         trained = gguf_facts([gguf]).max_tokens
@@ -200,7 +200,7 @@ class LlamaCppGenerator:
         """End of sequence, and the end-of-turn markers the vocabulary has as one token."""
         llm = self.llm
         stop = {llm.token_eos()}
-        from ragcli.generation import END_OF_TURN
+        from ragcli.models.generation import END_OF_TURN
 
         for marker in END_OF_TURN:
             ids = llm.tokenize(marker.encode(), add_bos=False, special=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragcli.config import EMBED_PRECISIONS
 from ragcli.errors import IncompatibleCollectionError, ModelError, UsageError
-from ragcli.runtime import prepare_model_runtime
+from ragcli.models.runtime import prepare_model_runtime
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,0 +1,9 @@
+"""The neural parts: embedders, generators and their engines, model files and the catalogue.
+
+``embedding`` (sentence-transformers embedders; ``open_embedder`` and ``embedder_for`` are
+where every embedder is made), ``onnxembed`` (the ONNX query path, without torch),
+``generation`` (``open_generator``: backend and engine choice, the bundled GGUF, the
+transformers generator), ``engines`` (which llama.cpp engine works on this CPU), ``xllama``
+and ``llamacpp`` (the two llama.cpp engines), ``modelfiles`` (facts read from model files
+without loading them), ``catalog`` (``ragcli models``), ``runtime`` (quiet model libraries).
+"""

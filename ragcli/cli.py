@@ -156,8 +156,11 @@ def _boundary(debug: bool) -> Iterator[None]:
     from ragcli import console
 
     if debug:
-        os.environ["RAGCLI_DEBUG"] = "1"
         import logging
+
+        from ragcli.models import runtime
+
+        runtime.set_debug()
 
         # ragcli's own debug notes (which query encoder is used and why) go to stderr.
         handler = logging.StreamHandler(sys.stderr)

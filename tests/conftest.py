@@ -26,6 +26,9 @@ def ragcli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
         if name.startswith("RAGCLI_"):
             monkeypatch.delenv(name)
+    from ragcli.models import runtime
+
+    monkeypatch.setattr(runtime, "_debug", False)  # --debug in one test stays in that test
     home = tmp_path / "ragcli-home"
     monkeypatch.setenv("RAGCLI_HOME", str(home))
     return home

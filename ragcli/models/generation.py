@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ragcli.errors import ModelError
+from ragcli.models import runtime
 from ragcli.models.engines import ENGINES, Engine, cpu_name, engine_named, select_engine
 from ragcli.models.runtime import prepare_model_runtime
 
@@ -345,7 +346,7 @@ def engine_label(generator: object) -> str | None:
 
 
 def _disable_progress_bars() -> None:
-    if os.environ.get("RAGCLI_DEBUG"):
+    if runtime.debugging():
         return
     from transformers.utils import logging as hf_logging
 

@@ -30,6 +30,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragcli.models import runtime
 from ragcli.models.embedding import (
     BUNDLED_EMBEDDER,
     Embedder,
@@ -418,7 +419,7 @@ def _write_export(model: Any, folder: Path, name: str, source: Path) -> None:
     axes: dict[str, dict[int, str]] = {name: {0: "batch", 1: "sequence"} for name in inputs}
     axes[OUTPUT_NAME] = {0: "batch"}
     with torch.inference_mode(), warnings.catch_warnings():
-        if not os.environ.get("RAGCLI_DEBUG"):
+        if not runtime.debugging():
             # Tracer warnings about shape checks that hold for every input of this model.
             warnings.simplefilter("ignore")
         # The TorchScript exporter: about ten times faster here than the dynamo one for the

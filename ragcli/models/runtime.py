@@ -7,6 +7,18 @@ import os
 import warnings
 
 _done = False
+_debug = False
+
+
+def set_debug(on: bool = True) -> None:
+    """``--debug``: library logs and progress bars stay, notes ragcli keeps quiet are shown."""
+    global _debug
+    _debug = on
+
+
+def debugging() -> bool:
+    """Whether this process runs with ``--debug``."""
+    return _debug
 
 
 def prepare_model_runtime() -> None:
@@ -19,7 +31,7 @@ def prepare_model_runtime() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    if os.environ.get("RAGCLI_DEBUG"):
+    if _debug:
         return
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     # Library progress bars (weight loading, GGUF dequantizing) would clutter stderr; ragcli

@@ -19,7 +19,6 @@ import ctypes
 import http.client
 import importlib.util
 import json
-import os
 import queue
 import secrets
 import threading
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.errors import ModelError
+from ragcli.models import runtime
 from ragcli.models.llamacpp import context_tokens, cpu_threads
 
 # Prompt lookup decoding: draft tokens by finding the last few generated tokens earlier in
@@ -116,7 +116,7 @@ class XLlamaGenerator:
         params.warmup = False
         params.cache_prompt = True
         params.no_extra_bufts = not self.extra_buffers
-        params.verbosity = 3 if os.environ.get("RAGCLI_DEBUG") else 0
+        params.verbosity = 3 if runtime.debugging() else 0
         params.hostnames = ["127.0.0.1"]
         params.api_keys = [self._key]  # the listener is on loopback; nobody else may use it
         if self.lookup:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 from ragcli.backends import backend_for, opened
 from ragcli.config import Settings
+from ragcli.models import runtime
 from ragcli.models.embedding import embedder_for
 from ragcli.models.onnxembed import (
     ExportError,
@@ -52,5 +51,5 @@ def export_for_queries(settings: Settings, events: Events) -> None:
         reason = str(e) if isinstance(e, ExportError) else f"{type(e).__name__}: {e}"
         if name is not None and not isinstance(e, OSError):  # a full disk may not stay full
             record_failed_export(settings.model_cache_dir, name, reason)
-        if os.environ.get("RAGCLI_DEBUG"):
+        if runtime.debugging():
             events.status(f"embedder not exported to ONNX, questions use torch: {reason}")

@@ -72,9 +72,10 @@ def main() -> None:
 def run(root: Path, home: Path, url: str) -> None:
     import numpy as np
 
-    from ragcli import pgstore, pipeline
+    from ragcli import pipeline
     from ragcli.config import load_settings
     from ragcli.evaluation import read_queries
+    from ragcli.store import postgres as pgstore
 
     docs = root / "docs"
     files = sum(1 for _ in docs.iterdir())

@@ -87,12 +87,12 @@ def flat(vectors: np.ndarray):
 
 def timed_search(index, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, list[float]]:
     """One query at a time on one thread, as ``FaissStore.dense`` searches."""
-    from ragcli.store import _one_thread
+    from ragcli.store.faiss_index import one_thread
 
     ids, times = [], []
     for q in queries:
         started = time.perf_counter()
-        with _one_thread():
+        with one_thread():
             _, found = index.search(q.reshape(1, -1), k)
         times.append((time.perf_counter() - started) * 1000)
         ids.append(found[0])

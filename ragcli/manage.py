@@ -11,22 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragcli.backends import (
-    FolderBackend,
-    PostgresBackend,
-    backend_for,
-    forget_store,
-    opened,
-    remembered_stores,
-)
 from ragcli.config import Settings
 from ragcli.errors import RagcliError
-from ragcli.store import (
-    StoredDocument,
-    recover_collection,
-)
-from ragcli.store import (
-    opened as opened_folder,
+from ragcli.store import Store, StoredDocument
+from ragcli.store.location import (
+    FolderLocation,
+    PostgresLocation,
+    forget_store,
+    location_for,
+    opened,
+    remembered_stores,
 )
 
 
@@ -74,21 +68,21 @@ class CollectionStatus:
 
 def collection_status(settings: Settings) -> CollectionStatus:
     """Counts, settings, index kind and size of a collection; its vectors are checked too."""
-    backend = backend_for(settings)
-    backend.recover()
-    with opened(backend) as store:  # loading the vectors checks them against the chunks
+    location = location_for(settings)
+    location.recover()
+    with opened(location) as store:  # loading the vectors checks them against the chunks
         counts = store.counts()
         manifest = store.manifest
         return CollectionStatus(
             collection=settings.collection,
-            path=backend.location,
+            path=location.where,
             format_version=int(manifest.get("format_version", 0)),
             embedder=dict(manifest.get("embedder", {})),
             chunking=dict(manifest.get("chunking", {})),
             documents=counts["documents"],
             files=counts["files"],
             chunks=store.chunk_count,
-            index=backend.describe_index(store),
+            index=location.describe_index(store),
             disk_bytes=store.disk_bytes(),
             updated_at=store.updated_at,
             created_at=manifest.get("created_at"),
@@ -124,7 +118,7 @@ class DocumentList:
 
 def list_documents(settings: Settings) -> DocumentList:
     """The collection's documents, by source."""
-    with opened(backend_for(settings), load_vectors=False) as store:
+    with opened(location_for(settings), load_vectors=False) as store:
         return DocumentList(settings.collection, store.document_details())
 
 
@@ -166,9 +160,9 @@ def _matches(target: str, documents: list[StoredDocument]) -> list[StoredDocumen
 def remove_documents(settings: Settings, targets: list[str]) -> RemoveReport:
     """Remove documents by source as shown, path as ingested (file or folder), in one commit."""
     report = RemoveReport(settings.collection)
-    backend = backend_for(settings)
-    backend.recover()
-    with opened(backend, writable=True) as store:
+    location = location_for(settings)
+    location.recover()
+    with opened(location, writable=True) as store:
         documents = store.documents()
         chosen: dict[str, StoredDocument] = {}
         for target in targets:
@@ -215,7 +209,7 @@ def list_collections(settings: Settings) -> list[CollectionSummary]:
 
 
 def _database_collections(settings: Settings) -> list[CollectionSummary]:
-    from ragcli import pgstore
+    from ragcli.store import postgres as pgstore
 
     urls = set(remembered_stores(settings).values())
     if settings.store and pgstore.is_url(settings.store):
@@ -231,7 +225,7 @@ def _database_collections(settings: Settings) -> list[CollectionSummary]:
         for name in names:
             summary = CollectionSummary(name)
             try:
-                with opened(PostgresBackend(url, name), load_vectors=False) as store:
+                with opened(PostgresLocation(url, name), load_vectors=False) as store:
                     _summarize(summary, store)
             except RagcliError as e:
                 summary.problem = e.message
@@ -239,7 +233,7 @@ def _database_collections(settings: Settings) -> list[CollectionSummary]:
     return summaries
 
 
-def _summarize(summary: CollectionSummary, store: Any) -> None:
+def _summarize(summary: CollectionSummary, store: Store) -> None:
     counts = store.counts()
     summary.documents, summary.chunks = counts["documents"], counts["chunks"]
     summary.embedder = store.manifest["embedder"]["name"]
@@ -252,14 +246,14 @@ def _folder_collections(settings: Settings) -> list[CollectionSummary]:
     if not root.is_dir():
         return []
     for retired in root.glob(".*.old"):  # a replacement cut short: finish it first
-        recover_collection(root / retired.name[1 : -len(".old")])
+        FolderLocation(root / retired.name[1 : -len(".old")]).recover()
     summaries = []
     for directory in sorted(p for p in root.iterdir() if p.is_dir()):
         if directory.name.startswith("."):
             continue  # a rebuild or a drop in progress
         summary = CollectionSummary(directory.name)
         try:
-            with opened_folder(directory, load_vectors=False) as store:
+            with opened(FolderLocation(directory), load_vectors=False) as store:
                 _summarize(summary, store)
         except RagcliError as e:
             summary.problem = e.message
@@ -287,18 +281,18 @@ class DropReport:
 
 def describe_for_drop(settings: Settings) -> DropReport:
     """What dropping the collection would delete (for the confirmation question)."""
-    backend = backend_for(settings)
-    backend.recover()
-    if not backend.exists():
-        backend.read_manifest()  # "does not exist", or "not a ragcli collection"
+    location = location_for(settings)
+    location.recover()
+    if not location.exists():
+        location.read_manifest()  # "does not exist", or "not a ragcli collection"
     try:
-        with opened(backend, load_vectors=False) as store:
+        with opened(location, load_vectors=False) as store:
             counts = store.counts()
             return DropReport(
                 settings.collection, counts["documents"], counts["chunks"], store.disk_bytes()
             )
     except RagcliError:  # a damaged folder collection can still be dropped
-        if not isinstance(backend, FolderBackend):
+        if not isinstance(location, FolderLocation):
             raise
         directory = settings.collection_dir
         size = sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
@@ -308,6 +302,6 @@ def describe_for_drop(settings: Settings) -> DropReport:
 def drop(settings: Settings) -> DropReport:
     """Delete the collection (refused while an ingest writes it)."""
     report = describe_for_drop(settings)
-    backend_for(settings).drop()
+    location_for(settings).drop()
     forget_store(settings)
     return report

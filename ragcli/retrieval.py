@@ -12,7 +12,7 @@ from ragcli.config import RETRIEVAL_MODES
 from ragcli.errors import ModelError, UsageError
 from ragcli.models.embedding import Embedder
 from ragcli.records import Hit
-from ragcli.store import Store
+from ragcli.store import CollectionReader
 
 MODES = RETRIEVAL_MODES
 DEFAULT_MODE = "hybrid"
@@ -112,7 +112,7 @@ def fuse(
 
 
 def candidates(
-    store: Store,
+    store: CollectionReader,
     embedder: Embedder,
     question: str,
     mode: str,
@@ -188,7 +188,7 @@ class Retrieval:
 
 
 def retrieve(
-    store: Store,
+    store: CollectionReader,
     embedder: Embedder,
     question: str,
     k: int,

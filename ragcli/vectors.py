@@ -22,11 +22,11 @@ Role = Literal["query", "document"]
 def choose_embedder(settings: Settings) -> Embedder:
     """The collection's embedder (and prompts) when the collection exists and no other one is
     asked for; else ``--embed-model``; else the bundled one."""
-    from ragcli.backends import backend_for
+    from ragcli.store.location import location_for
 
-    backend = backend_for(settings)
-    if backend.exists():
-        manifest = backend.read_manifest()
+    location = location_for(settings)
+    if location.exists():
+        manifest = location.read_manifest()
         recorded = manifest["embedder"]["name"]
         if not settings.embed_model or embedder_name(settings.embed_model) == recorded:
             return embedder_for(manifest, settings)

@@ -56,7 +56,7 @@ class FakeEmbedder:
         self.query_prompt = query_prompt or ""
         self.document_prompt = document_prompt or ""
 
-    backend = "fake"
+    location = "fake"
 
     def load(self) -> None:
         pass
@@ -94,7 +94,7 @@ class FakeGenerator:
     reply: str | None = None
 
     def __init__(
-        self, spec: str | None, cache_dir: Path, status=None, backend: str = "auto", warn=None
+        self, spec: str | None, cache_dir: Path, status=None, location: str = "auto", warn=None
     ) -> None:
         self.name = spec or "fake-generator"
         self.load_seconds = 0.01
@@ -212,18 +212,18 @@ def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> st
 
 def stored_files(settings) -> list[str]:
     """Names of the files a collection holds, whatever its store."""
-    from ragcli.backends import backend_for, opened
+    from ragcli.store.location import location_for, opened
 
-    with opened(backend_for(settings), load_vectors=False) as collection:
+    with opened(location_for(settings), load_vectors=False) as collection:
         return sorted(Path(d.file).name for d in collection.documents())
 
 
 def check_consistent(settings) -> int:
     """Vectors, chunks, lexical rows and counts agree, no document or chunk is there twice;
     returns the chunk count."""
-    from ragcli.backends import backend_for, opened
+    from ragcli.store.location import location_for, opened
 
-    with opened(backend_for(settings)) as collection:
+    with opened(location_for(settings)) as collection:
         counts = collection.counts()
         if hasattr(collection, "db"):  # FAISS + SQLite
             db = collection.db

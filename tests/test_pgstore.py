@@ -23,12 +23,13 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from ragcli import pgstore, pipeline
-from ragcli.backends import backend_for, opened, remembered_stores
+from ragcli import pipeline
 from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.errors import EXIT_BUSY, EXIT_STORE, StoreUnavailableError
 from ragcli.models import embedding
+from ragcli.store import postgres as pgstore
+from ragcli.store.location import location_for, opened, remembered_stores
 
 from .conftest import REPO, FakeEmbedder, check_consistent, fresh_database, stored_files
 
@@ -69,7 +70,7 @@ def _contents(url: str) -> dict[str, list[tuple[int, str, list[float]]]]:
     """Each document's chunks (ordinal, text, vector), after checking the collection."""
     settings = load_settings(store=url)
     check_consistent(settings)
-    with opened(backend_for(settings)) as collection:
+    with opened(location_for(settings)) as collection:
         rows = collection._rows(
             "SELECT d.path, c.ordinal, c.text, c.embedding::real[] FROM {chunks} c "
             "JOIN {documents} d ON d.id = c.document_id ORDER BY d.path, c.ordinal"
@@ -319,7 +320,7 @@ def test_missing_pgvector_extension(
     assert done.exit_code == EXIT_STORE
     assert "the pgvector extension is not installed on PostgreSQL at" in done.stderr
     assert "hint: install pgvector" in done.stderr
-    assert not backend_for(load_settings(store=postgres_url)).exists()
+    assert not location_for(load_settings(store=postgres_url)).exists()
 
 
 def test_server_gone_mid_ingest_keeps_what_was_committed(

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from ragcli import loaders, pipeline
-from ragcli.backends import backend_for, opened
 from ragcli.config import load_settings
 from ragcli.errors import (
     CollectionNotFoundError,
@@ -16,6 +15,7 @@ from ragcli.errors import (
 from ragcli.models import embedding
 from ragcli.pipeline import ingesting
 from ragcli.store import FaissStore
+from ragcli.store.location import location_for, opened
 
 from .conftest import check_consistent, stored_files
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("fake_models", "store")
 
 
 def _chunk_count(settings) -> int:
-    with opened(backend_for(settings)) as collection:
+    with opened(location_for(settings)) as collection:
         return collection.chunk_count
 
 
@@ -87,14 +87,14 @@ def test_nothing_readable_is_an_error_and_leaves_no_collection(tmp_path: Path) -
     settings = load_settings()
     with pytest.raises(NothingIngestedError):
         pipeline.ingest(settings, [str(tmp_path / "empty.txt"), str(tmp_path / "missing.md")])
-    assert not backend_for(settings).exists() and not settings.collection_dir.exists()
+    assert not location_for(settings).exists() and not settings.collection_dir.exists()
 
 
 def test_globs_and_dry_run(corpus: Path) -> None:
     settings = load_settings()
     plan = pipeline.ingest(settings, [str(corpus / "**" / "*.rst")], dry_run=True)
     assert [Path(p).name for p in plan.added] == ["gamma.rst"]
-    assert not backend_for(settings).exists()
+    assert not location_for(settings).exists()
     pipeline.ingest(settings, [str(corpus)])
     plan = pipeline.ingest(settings, [str(corpus)], dry_run=True)
     assert len(plan.unchanged) == 3 and not plan.added
@@ -261,7 +261,7 @@ def test_rebuild_reembeds_with_new_settings_and_swaps_in(corpus: Path, store: st
     report = pipeline.ingest(load_settings(chunk_size=8, chunk_overlap=2), [], rebuild=True)
     assert report.rebuilt and len(report.added) == 2 and report.chunks_removed == before
     assert [Path(p).name for p in report.removed] == ["alpha.txt"]
-    assert backend_for(settings).read_manifest()["chunking"] == {
+    assert location_for(settings).read_manifest()["chunking"] == {
         "chunk_size": 8, "chunk_overlap": 2,
     }  # fmt: skip
     assert _check_consistent(settings) > before - 1
@@ -293,7 +293,7 @@ def test_failed_rebuild_leaves_the_collection_as_it_was(
 def test_commit_every_zero_commits_after_each_file(
     corpus: Path, monkeypatch: pytest.MonkeyPatch, store: str | None
 ) -> None:
-    from ragcli.pgstore import PgStore
+    from ragcli.store.postgres import PgStore
 
     settings = load_settings(commit_every=0)
     generations: list[int] = []
@@ -335,7 +335,7 @@ def test_long_file_is_embedded_a_batch_at_a_time(
 def test_update_remove_and_rebuild_work_on_an_approximate_index(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ragcli import store as store_module
+    from ragcli.store import faiss_index as store_module
 
     monkeypatch.setattr(store_module, "APPROXIMATE_FROM", 2)
     settings = load_settings()

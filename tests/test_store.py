@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragcli import store as store_module
 from ragcli.errors import (
     CollectionBusyError,
     CollectionNotFoundError,
@@ -20,11 +19,13 @@ from ragcli.store import (
     calibrate_probes,
     describe_index,
     drop_collection,
+    folder,
     make_manifest,
     read_manifest,
     recover_collection,
     replace_collection,
 )
+from ragcli.store import faiss_index as store_module
 
 DIM = 8
 
@@ -192,8 +193,8 @@ def test_large_collections_get_an_approximate_index_that_still_removes(
         exact = store_module.rebuilt_index(reader.index, 0)
         queries = np.concatenate(vectors)
         own = np.arange(1, 301)  # chunk ids, in the order they were added
-        truth = store_module._neighbours(exact, queries, own)
-        found = store_module._neighbours(reader.index, queries, own)
+        truth = store_module.neighbours(exact, queries, own)
+        found = store_module.neighbours(reader.index, queries, own)
         assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]) >= 0.95
         assert calibrate_probes(reader.index, exact) >= 0.95
         hits = reader.search(vectors[7][3], 1)
@@ -284,7 +285,7 @@ def test_replace_collection_swaps_whole_folders(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
 ) -> None:
     if not exchange:  # the two-rename fallback for systems without RENAME_EXCHANGE
-        monkeypatch.setattr(store_module, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(folder, "_exchange", lambda a, b: False)
     current, new = tmp_path / "c", tmp_path / ".c.rebuild"
     _filled(current, 1, 2)
     with FaissStore.create(new, _manifest(), generation_floor=1) as store:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ragcli.backends import backend_for, opened
 from ragcli.config import Settings
 from ragcli.models import runtime
 from ragcli.models.embedding import embedder_for
@@ -15,6 +14,7 @@ from ragcli.models.onnxembed import (
     record_failed_export,
 )
 from ragcli.pipeline.events import Events
+from ragcli.store.location import location_for, opened
 
 
 def export_for_queries(settings: Settings, events: Events) -> None:
@@ -30,14 +30,14 @@ def export_for_queries(settings: Settings, events: Events) -> None:
         return
     name = None
     try:
-        backend = backend_for(settings)
-        manifest = backend.read_manifest()
+        location = location_for(settings)
+        manifest = location.read_manifest()
         name = manifest["embedder"]["name"]
         if find_export(settings.model_cache_dir, name) is not None:
             return
         if failed_export(settings.model_cache_dir, name) is not None:
             return
-        with opened(backend, load_vectors=False) as store:
+        with opened(location, load_vectors=False) as store:
             texts = store.sample_texts(8)
         # Checked against the float32 model: the reference, whatever precision chunks used.
         embedder = embedder_for(manifest, settings, precision="float32")

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from ragcli import loaders, prefetch
-from ragcli.backends import Backend, CollectionStore, backend_for, remember_store
 from ragcli.chunking import split_document
 from ragcli.config import Settings
 from ragcli.errors import LoaderError, NothingIngestedError, RagcliError, UsageError
@@ -21,7 +20,8 @@ from ragcli.pipeline.events import Events
 from ragcli.pipeline.exporting import export_for_queries
 from ragcli.pipeline.inputs import Found, InputFile, collect_inputs, in_shard, shard_of
 from ragcli.records import Chunk, Document, IngestReport, SkippedFile
-from ragcli.store import StoredDocument, make_manifest
+from ragcli.store import Store, StoredDocument, make_manifest
+from ragcli.store.location import Location, location_for, remember_store
 
 DEFAULT_CHUNK_SIZE = 200
 DEFAULT_CHUNK_OVERLAP = 32
@@ -55,9 +55,9 @@ def ingest(
     started = time.perf_counter()
     if shard is not None and rebuild:
         raise UsageError("--shard cannot be combined with --rebuild", "rebuild with one ingester")
-    backend = backend_for(settings)
-    backend.recover()
-    exists = backend.exists()
+    location = location_for(settings)
+    location.recover()
+    exists = location.exists()
     report = IngestReport(
         collection=settings.collection, dry_run=dry_run, rebuilt=rebuild and exists
     )
@@ -65,9 +65,9 @@ def ingest(
         hint = "give files, folders or glob patterns; --rebuild alone re-reads a collection"
         raise UsageError("missing PATH", hint)
     if report.rebuilt:
-        _rebuild(settings, backend, arguments, events, report)
+        _rebuild(settings, location, arguments, events, report)
     else:
-        _update(settings, backend, arguments, events, report, exists, prune, shard)
+        _update(settings, location, arguments, events, report, exists, prune, shard)
     if report.chunks_added and not dry_run:
         export_for_queries(settings, events)
     report.seconds = time.perf_counter() - started
@@ -111,7 +111,7 @@ def _nothing_ingested(report: IngestReport) -> NothingIngestedError:
 
 def _update(
     settings: Settings,
-    backend: Backend,
+    location: Location,
     arguments: list[str],
     events: Events,
     report: IngestReport,
@@ -130,9 +130,9 @@ def _update(
         if empty_shard:
             events.status(f"shard {shard[0]}/{shard[1]} holds none of the {everything} file(s)")
     if exists:
-        check_compatible(backend.read_manifest(), settings)
+        check_compatible(location.read_manifest(), settings)
     if report.dry_run:
-        store = backend.open(load_vectors=False) if exists else None
+        store = location.open(load_vectors=False) if exists else None
         try:
             _plan(store, found, report, prune, shard)
         finally:
@@ -147,12 +147,12 @@ def _update(
             "supported: .txt .md .rst .html .htm .pdf .jsonl; see the warnings above",
         )
     if exists:
-        store = backend.open(writable=True)
-        backend.discard_staging()  # a rebuild that died; we hold the lock it held
+        store = location.open(writable=True)
+        location.discard_staging()  # a rebuild that died; we hold the lock it held
         embedder = embedder_for(store.manifest, settings)
     else:
         embedder, manifest = _new_collection(settings, None)
-        store = backend.create(manifest)
+        store = location.create(manifest)
     remember_store(settings)
     try:
         gone = _prunable(store, found, shard) if prune else []
@@ -169,7 +169,7 @@ def _update(
         empty = store.generation == 0
         store.close()
         if not exists and empty:
-            backend.discard_new(store)
+            location.discard_new(store)
     done = report.added or report.updated or report.unchanged or report.removed
     if not done and not empty_shard:
         raise _nothing_ingested(report)
@@ -177,15 +177,15 @@ def _update(
 
 def _rebuild(
     settings: Settings,
-    backend: Backend,
+    location: Location,
     arguments: list[str],
     events: Events,
     report: IngestReport,
 ) -> None:
     """Embed everything anew into a staging collection, then swap it in for the collection."""
-    old = backend.open_for_rebuild()  # keeps other writers out throughout
+    old = location.open_for_rebuild()  # keeps other writers out throughout
     try:
-        backend.discard_staging()
+        location.discard_staging()
         found = collect_inputs(arguments or old.ingest_arguments(), report.skipped, events)
         kept = {str(item.path) for item in found.inputs}
         gone = [d for d in _by_file(old.documents()) if d.file not in kept]
@@ -196,17 +196,17 @@ def _rebuild(
         if not found.inputs:
             raise _nothing_ingested(report)
         embedder, manifest = _new_collection(settings, old.manifest)
-        new = backend.create_staging(manifest, old.generation)
+        new = location.create_staging(manifest, old.generation)
         try:
             _ingest_into(new, embedder, found.inputs, report, events, settings, [], periodic=False)
             if not report.added:
                 raise _nothing_ingested(report)
         except BaseException:
-            backend.abandon_staging(new)
+            location.abandon_staging(new)
             raise
         report.removed = [_file_source(d) for d in gone]
         report.chunks_removed = old.counts()["chunks"]
-        backend.publish_staging(new, old)
+        location.publish_staging(new, old)
     except KeyboardInterrupt:
         raise IngestInterrupted(
             f"interrupted; collection {settings.collection!r} is as it was before the rebuild",
@@ -240,7 +240,7 @@ def _disappeared(document: StoredDocument) -> bool:
 
 
 def _prunable(
-    store: CollectionStore, found: Found, shard: tuple[int, int] | None = None
+    store: Store, found: Found, shard: tuple[int, int] | None = None
 ) -> list[StoredDocument]:
     """Files ingested from one of these folders that are no longer in it (one per file).
 
@@ -260,7 +260,7 @@ def _prunable(
 
 
 def _plan(
-    store: CollectionStore | None,
+    store: Store | None,
     found: Found,
     report: IngestReport,
     prune: bool,
@@ -318,7 +318,7 @@ class _Read:
 
 
 def _ingest_into(
-    store: CollectionStore,
+    store: Store,
     embedder: Embedder,
     inputs: list[InputFile],
     report: IngestReport,
@@ -437,16 +437,14 @@ def _ingest_into(
 
 
 def _unchanged(
-    store: CollectionStore, item: InputFile, stored: list[StoredDocument], report: IngestReport
+    store: Store, item: InputFile, stored: list[StoredDocument], report: IngestReport
 ) -> None:
     if item.origin and (stored[0].origin, stored[0].root) != (item.origin, item.root):
         store.set_origin(str(item.path), item.root, item.origin)
     report.unchanged.append(item.source)
 
 
-def _flush(
-    store: CollectionStore, embedder: Embedder, pending: list[_Pending], report: IngestReport
-) -> None:
+def _flush(store: Store, embedder: Embedder, pending: list[_Pending], report: IngestReport) -> None:
     """Stage the pending files in the store, embedding their chunks a batch at a time.
 
     Memory stays bounded by the batch, not by the files: a long file's vectors are added as

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
-from ragcli.backends import CollectionStore, backend_for
 from ragcli.config import Settings
 from ragcli.errors import CollectionNotFoundError
 from ragcli.models.embedding import Embedder, collection_prompts, embedder_for
@@ -13,11 +12,13 @@ from ragcli.models.onnxembed import onnx_query_embedder
 from ragcli.pipeline.checks import check_embedder
 from ragcli.records import Hit, SearchResult
 from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, retrieve
+from ragcli.store import Store
+from ragcli.store.location import location_for
 
 
-def _open_for_reading(settings: Settings) -> tuple[CollectionStore, Embedder]:
-    backend = backend_for(settings)
-    store = backend.open()
+def _open_for_reading(settings: Settings) -> tuple[Store, Embedder]:
+    location = location_for(settings)
+    store = location.open()
     manifest = store.manifest
     try:
         check_embedder(manifest, settings)

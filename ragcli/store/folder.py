@@ -20,11 +20,9 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ragcli import __version__
 from ragcli.errors import (
     CollectionBusyError,
     CollectionNotFoundError,
@@ -34,21 +32,23 @@ from ragcli.records import Chunk, Document, Hit
 
 if TYPE_CHECKING:
     import numpy as np
+from ragcli.store.common import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    READABLE_VERSIONS,
+    StoredDocument,
+)
+from ragcli.store.faiss_index import (
+    EXACT_FILTER_LIMIT,
+    fitted_index,
+    flat_index,
+    is_approximate,
+    one_thread,
+)
 
-FORMAT_NAME = "ragcli-collection"
-# 2: documents remember the folder they were found in (root, origin), which pruning needs, and
-# large collections may hold an IVF index. Version 1 is read, and upgraded by its next writer.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-MANIFEST = "manifest.json"
 DATABASE = "meta.sqlite"
 LOCK = "write.lock"
-
-# Exact search below this many chunks; an approximate (IVF) index from here on. Exact search
-# costs about 1 ms per 10k chunks here, so the switch happens where it passes ~10 ms.
-APPROXIMATE_FROM = 100_000
-# A filtered (--path) search that allows at most this many chunks scores them all exactly.
-EXACT_FILTER_LIMIT = 20_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -96,61 +96,9 @@ END;
 """
 
 
-@dataclass
-class StoredDocument:
-    """What the collection remembers of an ingested document."""
-
-    path: str  # the document's key: its file, or "file#id" for a record of a .jsonl corpus
-    file: str
-    doc_id: str
-    source: str
-    sha256: str
-    size: int
-    mtime: float
-    chunks: int
-    root: str | None = None
-    origin: str | None = None
-
-
 _DOCUMENT_COLUMNS = "path, file, doc_id, source, sha256, size, mtime, chunks"
 # Added by format 2; a version-1 database read as it is lacks them.
 _ORIGIN_COLUMNS = (("root", "TEXT"), ("origin", "TEXT"))
-
-
-class Store(Protocol):
-    """What the pipeline needs of a collection backend."""
-
-    manifest: dict[str, Any]
-
-    def documents_of_file(self, file: str) -> list[StoredDocument]: ...
-    def add(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None: ...
-    def delete_file(self, file: str) -> int: ...
-    def dense(
-        self, vector: np.ndarray, k: int, source_glob: str | None = None
-    ) -> list[tuple[int, float]]: ...
-    def lexical(
-        self, terms: Sequence[str], k: int, source_glob: str | None = None
-    ) -> list[tuple[int, float]]: ...
-    def vectors(self, ids: Sequence[int]) -> np.ndarray: ...
-    def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]: ...
-    def save(self) -> None: ...
-    def rollback(self) -> None: ...
-    def close(self) -> None: ...
-
-
-def make_manifest(
-    name: str, embedder: str, dimension: int, max_tokens: int, chunking: dict[str, int]
-) -> dict[str, Any]:
-    """The settings a collection is bound to for life."""
-    return {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "name": name,
-        "embedder": {"name": embedder, "dimension": dimension, "max_tokens": max_tokens},
-        "chunking": chunking,
-        "created_by": f"ragcli {__version__}",
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -217,171 +165,6 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-# -- the vector index ------------------------------------------------------------------------------
-
-
-def _flat_index(dimension: int) -> Any:
-    import faiss
-
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-
-
-def _is_approximate(index: Any) -> bool:
-    import faiss
-
-    return isinstance(index, faiss.IndexIVF)
-
-
-def lists_for(count: int) -> int:
-    """IVF lists for a collection of ``count`` chunks; 0 means exact search."""
-    if count < APPROXIMATE_FROM:
-        return 0
-    # About sqrt(n) lists, with at least 64 training points for each.
-    return max(1, min(int(math.sqrt(count)), count // 64))
-
-
-# Recall@10 of the approximate index against exact search, aimed at 0.95 for new queries. The
-# probes are calibrated on stored vectors, which come out 1-3 points better than held-out
-# queries (benchmarks/search_scale.py), hence the margin.
-CALIBRATION_TARGET = 0.97
-CALIBRATION_QUERIES = 256
-
-
-def calibrate_probes(index: Any, reference: Any, target: float = CALIBRATION_TARGET) -> float:
-    """Set the fewest IVF lists to probe for recall@10 >= ``target``; returns the recall.
-
-    Measured on the collection's own data: stored vectors as queries (each one's own hit left
-    out) against ``reference``, an index of the same vectors searched exhaustively.
-    """
-    import numpy as np
-
-    ids = _index_ids(index)
-    rng = np.random.default_rng(1)
-    picked = np.sort(rng.choice(ids, size=min(len(ids), CALIBRATION_QUERIES), replace=False))
-    queries = np.ascontiguousarray(index.reconstruct_batch(picked))
-    truth = _neighbours(reference, queries, picked, exhaustive=True)
-
-    def recall(probes: int) -> float:
-        index.nprobe = probes
-        found = _neighbours(index, queries, picked)
-        return float(np.mean([len(set(f) & set(t)) / max(len(t), 1) for f, t in zip(found, truth)]))
-
-    low, high = 0, 1  # recall(low) < target <= recall(high), found by doubling then halving
-    while high < index.nlist and recall(high) < target:
-        low, high = high, min(index.nlist, high * 2)
-    while high - low > 1:
-        middle = (low + high) // 2
-        if recall(middle) >= target:
-            high = middle
-        else:
-            low = middle
-    return recall(high)
-
-
-def _neighbours(
-    index: Any, queries: np.ndarray, own: np.ndarray, k: int = 10, exhaustive: bool = False
-) -> list[list[int]]:
-    probes = index.nprobe if _is_approximate(index) else None
-    if exhaustive and probes is not None:
-        index.nprobe = index.nlist
-    try:
-        _, found = index.search(queries, k + 1)
-    finally:
-        if probes is not None:
-            index.nprobe = probes
-    return [[int(i) for i in row if i != self and i >= 0][:k] for row, self in zip(found, own)]
-
-
-def _vector_batches(index: Any, size: int = 65_536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Every (ids, vectors) the index holds, a batch at a time (no copy of the whole index)."""
-    import faiss
-    import numpy as np
-
-    if _is_approximate(index):
-        lists = index.invlists
-        for number in range(index.nlist):
-            n = lists.list_size(number)
-            if n:
-                ids = faiss.rev_swig_ptr(lists.get_ids(number), n).copy()
-                codes = faiss.rev_swig_ptr(lists.get_codes(number), n * index.code_size)
-                yield ids, codes.copy().view(np.float32).reshape(n, index.d)
-        return
-    ids = faiss.vector_to_array(index.id_map)
-    flat = faiss.downcast_index(index.index)
-    for start in range(0, index.ntotal, size):
-        n = min(size, index.ntotal - start)
-        yield ids[start : start + n], flat.reconstruct_n(start, n)
-
-
-def _index_ids(index: Any) -> np.ndarray:
-    import numpy as np
-
-    batches = [ids for ids, _ in _vector_batches(index)]
-    return np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
-
-
-def rebuilt_index(index: Any, lists: int) -> Any:
-    """The same vectors in an exact index (``lists`` 0) or an IVF index with ``lists`` lists."""
-    import faiss
-    import numpy as np
-
-    if lists == 0:
-        new = _flat_index(index.d)
-    else:
-        ids = _index_ids(index)
-        sample = np.random.default_rng(0).choice(ids, size=min(len(ids), 64 * lists), replace=False)
-        quantizer = faiss.IndexFlatIP(index.d)
-        new = faiss.IndexIVFFlat(quantizer, index.d, lists, faiss.METRIC_INNER_PRODUCT)
-        new.cp.spherical = True  # unit vectors: centroids on the sphere too
-        new.train(np.ascontiguousarray(index.reconstruct_batch(np.sort(sample))))
-        # Hash table: reconstruct and remove by id while ids keep being added.
-        new.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
-    for ids, vectors in _vector_batches(index):
-        new.add_with_ids(np.ascontiguousarray(vectors), ids)
-    if lists:
-        calibrate_probes(new, index)  # the probes are saved with the index
-    return new
-
-
-def fitted_index(index: Any) -> Any:
-    """The index a collection of this size should have: exact, or IVF with enough lists."""
-    count = index.ntotal
-    wanted = lists_for(count)
-    if _is_approximate(index):
-        if count < APPROXIMATE_FROM // 2:  # some hysteresis, so one file does not flip it
-            return rebuilt_index(index, 0)
-        if wanted >= 2 * index.nlist:  # grown fourfold since training
-            return rebuilt_index(index, wanted)
-        return index
-    return rebuilt_index(index, wanted) if wanted else index
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """One query gains nothing from FAISS's OpenMP threads and, on a busy machine, loses a lot
-    waiting for them (10k chunks: 24 ms with 2 threads, 0.35 ms with 1, 2-core EPYC)."""
-    import faiss
-
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(threads)
-
-
-def describe_index(index: Any) -> dict[str, Any]:
-    """What kind of search the index does, for ``ragcli status``."""
-    if _is_approximate(index):
-        return {
-            "kind": "approximate",
-            "type": "IVFFlat",
-            "lists": index.nlist,
-            "probes": index.nprobe,
-        }
-    return {"kind": "exact", "type": "FlatIP", "lists": None, "probes": None}
 
 
 # -- the collection ---------------------------------------------------------------------------
@@ -541,7 +324,7 @@ class FaissStore:
                 self._begin_snapshot()
             generation = self.generation
             if generation == 0:
-                return _flat_index(int(self.manifest["embedder"]["dimension"]))
+                return flat_index(int(self.manifest["embedder"]["dimension"]))
             path = self._vectors_path(generation)
             try:
                 index = faiss.read_index(str(path))
@@ -694,7 +477,7 @@ class FaissStore:
             allowed = np.asarray(self._ids_matching(source_glob), dtype=np.int64)
             if not len(allowed):
                 return []
-            approximate = _is_approximate(index)
+            approximate = is_approximate(index)
             if approximate and len(allowed) <= EXACT_FILTER_LIMIT:
                 return self._exact(query[0], allowed, k)
             if approximate:
@@ -705,7 +488,7 @@ class FaissStore:
             else:
                 params = faiss.SearchParameters()
             params.sel = faiss.IDSelectorBatch(allowed)
-        with _one_thread():
+        with one_thread():
             scores, ids = index.search(query, min(k, index.ntotal), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 

@@ -1,8 +1,8 @@
 """Where a collection lives: a folder (FAISS + SQLite, the default) or a PostgreSQL database.
 
-``backend_for(settings)`` picks one per collection: ``--store``/``RAGCLI_STORE`` when given,
+``location_for(settings)`` picks one per collection: ``--store``/``RAGCLI_STORE`` when given,
 else the database an earlier ingest recorded for the collection in ``$RAGCLI_HOME/stores.json``
-(without its password), else the folder. The pipeline and ``manage.py`` talk to a ``Backend``
+(without its password), else the folder. The pipeline and ``manage.py`` talk to a ``Location``
 and the stores it opens, never to one kind directly.
 """
 
@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,74 +32,47 @@ from ragcli.store import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from ragcli.records import Chunk, Document
-    from ragcli.store import StoredDocument
+    from ragcli.store.postgres import PgStore
 
 STORES_FILE = "stores.json"
 FAISS = "faiss"
 
 
-class CollectionStore(Store, Protocol):
-    """An open collection, as the pipeline reads and writes it."""
-
-    @property
-    def chunk_count(self) -> int: ...
-    @property
-    def updated_at(self) -> float | None: ...
-    @property
-    def generation(self) -> int: ...
-    def documents(self) -> list[StoredDocument]: ...
-    def documents_from_folder(self, folder: str) -> list[StoredDocument]: ...
-    def ingest_arguments(self) -> list[str]: ...
-    def document_details(self) -> list[dict[str, Any]]: ...
-    def counts(self) -> dict[str, int]: ...
-    def sample_texts(self, count: int) -> list[str]: ...
-    def disk_bytes(self) -> int: ...
-    def add_document(
-        self,
-        document: Document,
-        chunk_count: int,
-        root: str | None = None,
-        origin: str | None = None,
-    ) -> int: ...
-    def add_chunks(
-        self, document_id: int, chunks: Sequence[Chunk], vectors: np.ndarray
-    ) -> None: ...
-    def touch_file(self, file: str, mtime: float) -> None: ...
-    def set_origin(self, file: str, root: str | None, origin: str | None) -> None: ...
-    def delete_documents(self, keys: Iterable[str]) -> int: ...
-
-
-class Backend(Protocol):
+class Location(Protocol):
     """One collection's home, and what can be done to the collection as a whole."""
 
     name: str
-    location: str  # shown by status; never holds a password
+    where: str  # shown by status; never holds a password
 
     def recover(self) -> None: ...
     def exists(self) -> bool: ...
     def read_manifest(self) -> dict[str, Any]: ...
-    def open(self, writable: bool = False, load_vectors: bool = True) -> Any: ...
-    def create(self, manifest: dict[str, Any]) -> Any: ...
-    def discard_new(self, store: Any) -> None: ...
+    def open(self, writable: bool = False, load_vectors: bool = True) -> Store: ...
+    def create(self, manifest: dict[str, Any]) -> Store: ...
+    def discard_new(self, store: Store) -> None: ...
     def discard_staging(self) -> None: ...
-    def open_for_rebuild(self) -> Any: ...
-    def create_staging(self, manifest: dict[str, Any], generation: int) -> Any: ...
-    def publish_staging(self, new: Any, old: Any) -> None: ...
-    def abandon_staging(self, new: Any) -> None: ...
-    def describe_index(self, store: Any) -> dict[str, Any]: ...
+    def open_for_rebuild(self) -> Store: ...
+    def create_staging(self, manifest: dict[str, Any], generation: int) -> Store: ...
+    def publish_staging(self, new: Store, old: Store) -> None: ...
+    def abandon_staging(self, new: Store) -> None: ...
+    def describe_index(self, store: Store) -> dict[str, Any]: ...
     def drop(self) -> None: ...
 
 
-class FolderBackend:
-    """A collection in ``$RAGCLI_HOME/collections/NAME`` (see ``store.py``)."""
+def _folder_store(store: Store) -> FaissStore:
+    """A store this location opened: a folder store (a location never sees another kind)."""
+    if not isinstance(store, FaissStore):
+        raise TypeError(f"not a folder collection: {type(store).__name__}")
+    return store
+
+
+class FolderLocation:
+    """A collection in ``$RAGCLI_HOME/collections/NAME`` (see ``folder.py``)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.name = directory.name
-        self.location = str(directory)
+        self.where = str(directory)
 
     def recover(self) -> None:
         recover_collection(self.directory)
@@ -118,9 +91,9 @@ class FolderBackend:
         directory = new_collection_dir(self.directory)
         return FaissStore.create(directory, manifest, publish_to=self.directory)
 
-    def discard_new(self, store: FaissStore) -> None:
+    def discard_new(self, store: Store) -> None:
         """Delete a new collection that got no commit (still in its staging folder)."""
-        shutil.rmtree(store.directory, ignore_errors=True)
+        shutil.rmtree(_folder_store(store).directory, ignore_errors=True)
 
     def discard_staging(self) -> None:
         discard_staging(self.directory)
@@ -132,31 +105,40 @@ class FolderBackend:
         staging = staging_dir(self.directory)
         return FaissStore.create(staging, manifest, generation_floor=generation)
 
-    def publish_staging(self, new: FaissStore, old: FaissStore) -> None:
-        new.checkpoint()
+    def publish_staging(self, new: Store, old: Store) -> None:
+        _folder_store(new).checkpoint()
         new.close()
         replace_collection(staging_dir(self.directory), self.directory)
 
-    def abandon_staging(self, new: FaissStore) -> None:
+    def abandon_staging(self, new: Store) -> None:
         new.close()
         shutil.rmtree(staging_dir(self.directory), ignore_errors=True)
 
-    def describe_index(self, store: FaissStore) -> dict[str, Any]:
-        return describe_index(store.index)
+    def describe_index(self, store: Store) -> dict[str, Any]:
+        return describe_index(_folder_store(store).index)
 
     def drop(self) -> None:
         drop_collection(self.directory)
 
 
-class PostgresBackend:
-    """A collection in a PostgreSQL database with pgvector (see ``pgstore.py``)."""
+def _postgres_store(store: Store) -> PgStore:
+    """A store this location opened: a PostgreSQL store."""
+    from ragcli.store.postgres import PgStore
+
+    if not isinstance(store, PgStore):
+        raise TypeError(f"not a PostgreSQL collection: {type(store).__name__}")
+    return store
+
+
+class PostgresLocation:
+    """A collection in a PostgreSQL database with pgvector (see ``postgres.py``)."""
 
     def __init__(self, url: str, name: str) -> None:
-        from ragcli import pgstore
+        from ragcli.store import postgres as pgstore
 
         self.url = url
         self.name = name
-        self.location = f"{pgstore.redact(url)} (collection {name})"
+        self.where = f"{pgstore.redact(url)} (collection {name})"
         self._pg = pgstore
 
     def recover(self) -> None:
@@ -168,34 +150,34 @@ class PostgresBackend:
     def read_manifest(self) -> dict[str, Any]:
         return dict(self._pg.read_manifest(self.url, self.name))
 
-    def open(self, writable: bool = False, load_vectors: bool = True) -> Any:
+    def open(self, writable: bool = False, load_vectors: bool = True) -> Store:
         return self._pg.PgStore(self.url, self.name, writable=writable)
 
-    def create(self, manifest: dict[str, Any]) -> Any:
+    def create(self, manifest: dict[str, Any]) -> Store:
         return self._pg.PgStore.create(self.url, self.name, manifest)
 
-    def discard_new(self, store: Any) -> None:
+    def discard_new(self, store: Store) -> None:
         """Delete a new collection that got no commit, unless another ingester is filling it."""
         self._pg.discard_if_empty(self.url, self.name)
 
     def discard_staging(self) -> None:
         """Left to ``create_staging``: other ingesters may be writing now, never a rebuild."""
 
-    def open_for_rebuild(self) -> Any:
+    def open_for_rebuild(self) -> Store:
         return self._pg.PgStore(self.url, self.name, writable=True, exclusive=True)
 
     def create_staging(self, manifest: dict[str, Any], generation: int) -> Any:
         return self._pg.create_staging(self.url, self.name, manifest, generation)
 
-    def publish_staging(self, new: Any, old: Any) -> None:
-        self._pg.publish_staging(new, old)
+    def publish_staging(self, new: Store, old: Store) -> None:
+        self._pg.publish_staging(_postgres_store(new), _postgres_store(old))
 
-    def abandon_staging(self, new: Any) -> None:
+    def abandon_staging(self, new: Store) -> None:
         new.close()
         self._pg.discard_staging(self.url, self.name)
 
-    def describe_index(self, store: Any) -> dict[str, Any]:
-        return dict(store.describe_index())
+    def describe_index(self, store: Store) -> dict[str, Any]:
+        return dict(_postgres_store(store).describe_index())
 
     def drop(self) -> None:
         self._pg.drop_collection(self.url, self.name)
@@ -231,7 +213,7 @@ def _write_stores(settings: Settings, stores: dict[str, str]) -> None:
 def remember_store(settings: Settings) -> None:
     """Record the database of a collection, so later commands need only ``-c``; an ingest
     with ``--store faiss`` forgets it."""
-    from ragcli.pgstore import without_password
+    from ragcli.store.postgres import without_password
 
     url = store_url(settings)
     if url is None:
@@ -253,25 +235,27 @@ def forget_store(settings: Settings) -> None:
 
 def store_url(settings: Settings) -> str | None:
     """The database URL the collection lives in, or None for a folder collection."""
-    from ragcli.pgstore import is_url
+    from ragcli.store.postgres import is_url
 
     if settings.store:
         return settings.store if is_url(settings.store) else None
     return remembered_stores(settings).get(settings.collection)
 
 
-def backend_for(settings: Settings) -> Backend:
+def location_for(settings: Settings) -> Location:
     """Where the collection named in ``settings`` lives."""
     url = store_url(settings)
     if url is not None:
-        return PostgresBackend(url, settings.collection)
-    return FolderBackend(settings.collection_dir)
+        return PostgresLocation(url, settings.collection)
+    return FolderLocation(settings.collection_dir)
 
 
 @contextlib.contextmanager
-def opened(backend: Backend, writable: bool = False, load_vectors: bool = True) -> Iterator[Any]:
+def opened(
+    location: Location, writable: bool = False, load_vectors: bool = True
+) -> Iterator[Store]:
     """Open a collection for the length of a ``with`` block."""
-    store = backend.open(writable=writable, load_vectors=load_vectors)
+    store = location.open(writable=writable, load_vectors=load_vectors)
     try:
         yield store
     finally:

@@ -1,0 +1,56 @@
+"""Where collections live: one interface, a folder (FAISS + SQLite) or PostgreSQL.
+
+``common`` holds what both share (format, manifest, stored documents, the interface),
+``folder`` the FAISS + SQLite collection and its whole-folder lifecycle, ``faiss_index`` the
+index it keeps, ``postgres`` the PostgreSQL + pgvector collection, and ``location`` which of
+them holds a collection (``location_for(settings)``) and what ``stores.json`` remembers.
+"""
+
+from ragcli.store.common import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    READABLE_VERSIONS,
+    CollectionReader,
+    Store,
+    StoredDocument,
+    make_manifest,
+)
+from ragcli.store.faiss_index import calibrate_probes, describe_index, lists_for, rebuilt_index
+from ragcli.store.folder import (
+    FaissStore,
+    discard_staging,
+    drop_collection,
+    lock_collection,
+    new_collection_dir,
+    opened,
+    read_manifest,
+    recover_collection,
+    replace_collection,
+    staging_dir,
+)
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "READABLE_VERSIONS",
+    "CollectionReader",
+    "FaissStore",
+    "Store",
+    "StoredDocument",
+    "calibrate_probes",
+    "describe_index",
+    "discard_staging",
+    "drop_collection",
+    "lists_for",
+    "lock_collection",
+    "make_manifest",
+    "new_collection_dir",
+    "opened",
+    "read_manifest",
+    "rebuilt_index",
+    "recover_collection",
+    "replace_collection",
+    "staging_dir",
+]

@@ -1,0 +1,103 @@
+"""What both stores share: the collection format, the manifest, stored documents, the interface."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ragcli import __version__
+from ragcli.records import Chunk, Document, Hit
+
+if TYPE_CHECKING:
+    import numpy as np
+
+FORMAT_NAME = "ragcli-collection"
+# 2: documents remember the folder they were found in (root, origin), which pruning needs, and
+# large collections may hold an IVF index. Version 1 is read, and upgraded by its next writer.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class StoredDocument:
+    """What the collection remembers of an ingested document."""
+
+    path: str  # the document's key: its file, or "file#id" for a record of a .jsonl corpus
+    file: str
+    doc_id: str
+    source: str
+    sha256: str
+    size: int
+    mtime: float
+    chunks: int
+    root: str | None = None
+    origin: str | None = None
+
+
+class CollectionReader(Protocol):
+    """What retrieval needs of an open collection: scored chunk ids, their vectors and hits."""
+
+    manifest: dict[str, Any]
+
+    def dense(
+        self, vector: np.ndarray, k: int, source_glob: str | None = None
+    ) -> list[tuple[int, float]]: ...
+    def lexical(
+        self, terms: Sequence[str], k: int, source_glob: str | None = None
+    ) -> list[tuple[int, float]]: ...
+    def vectors(self, ids: Sequence[int]) -> np.ndarray: ...
+    def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]: ...
+
+
+class Store(CollectionReader, Protocol):
+    """An open collection, as the use cases read and write it, in a folder or in PostgreSQL."""
+
+    @property
+    def chunk_count(self) -> int: ...
+    @property
+    def updated_at(self) -> float | None: ...
+    @property
+    def generation(self) -> int: ...
+    def documents(self) -> list[StoredDocument]: ...
+    def documents_of_file(self, file: str) -> list[StoredDocument]: ...
+    def documents_from_folder(self, folder: str) -> list[StoredDocument]: ...
+    def ingest_arguments(self) -> list[str]: ...
+    def document_details(self) -> list[dict[str, Any]]: ...
+    def counts(self) -> dict[str, int]: ...
+    def sample_texts(self, count: int) -> list[str]: ...
+    def disk_bytes(self) -> int: ...
+    def add_document(
+        self,
+        document: Document,
+        chunk_count: int,
+        root: str | None = None,
+        origin: str | None = None,
+    ) -> int: ...
+    def add_chunks(
+        self, document_id: int, chunks: Sequence[Chunk], vectors: np.ndarray
+    ) -> None: ...
+    def touch_file(self, file: str, mtime: float) -> None: ...
+    def set_origin(self, file: str, root: str | None, origin: str | None) -> None: ...
+    def delete_file(self, file: str) -> int: ...
+    def delete_documents(self, keys: Iterable[str]) -> int: ...
+    def save(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def make_manifest(
+    name: str, embedder: str, dimension: int, max_tokens: int, chunking: dict[str, int]
+) -> dict[str, Any]:
+    """The settings a collection is bound to for life."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "embedder": {"name": embedder, "dimension": dimension, "max_tokens": max_tokens},
+        "chunking": chunking,
+        "created_by": f"ragcli {__version__}",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

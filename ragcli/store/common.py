@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ragcli import __version__
+from ragcli.errors import IncompatibleCollectionError
 from ragcli.records import Chunk, Document, Hit
 
 if TYPE_CHECKING:
@@ -86,6 +87,60 @@ class Store(CollectionReader, Protocol):
     def save(self) -> None: ...
     def rollback(self) -> None: ...
     def close(self) -> None: ...
+
+
+def check_format(manifest: Any, name: str, where: str) -> dict[str, Any]:
+    """``manifest`` if it is a ragcli collection's of a format this version reads; else why not.
+
+    ``name`` is the collection's, ``where`` what to call the manifest in the error.
+    """
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise IncompatibleCollectionError(f"{where} is not a ragcli collection manifest")
+    version = manifest.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise IncompatibleCollectionError(
+            f"collection {name!r} has format version {version}; this ragcli reads "
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}",
+            "use the ragcli version that wrote it, or re-ingest into a new collection",
+        )
+    return manifest
+
+
+def check_dimension(name: str, stored: int, query: int) -> None:
+    """Refuse a query vector of another dimension than the collection's."""
+    if query != stored:
+        raise IncompatibleCollectionError(
+            f"collection {name!r} holds {stored}-dimensional vectors, the query has {query}",
+            "it was rebuilt with another embedder meanwhile: run the command again",
+        )
+
+
+# The documents table's columns a new document fills, in the order of ``document_row``.
+DOCUMENT_INSERT_COLUMNS = (
+    "path, file, doc_id, source, format, title, sha256, size, mtime, chunks, ingested_at, "
+    "root, origin"
+)
+
+
+def document_row(
+    document: Document, chunk_count: int, root: str | None, origin: str | None
+) -> tuple[Any, ...]:
+    """The values of a new document's row, in the order of ``DOCUMENT_INSERT_COLUMNS``."""
+    return (
+        document.key,
+        str(document.path),
+        document.doc_id,
+        document.source,
+        document.format,
+        document.title,
+        document.sha256,
+        document.size,
+        document.mtime,
+        chunk_count,
+        time.time(),
+        root,
+        origin,
+    )
 
 
 def make_manifest(

@@ -29,15 +29,14 @@ from ragcli.errors import (
     IncompatibleCollectionError,
 )
 from ragcli.records import Chunk, Document, Hit
-
-if TYPE_CHECKING:
-    import numpy as np
 from ragcli.store.common import (
-    FORMAT_NAME,
+    DOCUMENT_INSERT_COLUMNS,
     FORMAT_VERSION,
     MANIFEST,
-    READABLE_VERSIONS,
     StoredDocument,
+    check_dimension,
+    check_format,
+    document_row,
 )
 from ragcli.store.faiss_index import (
     EXACT_FILTER_LIMIT,
@@ -46,6 +45,9 @@ from ragcli.store.faiss_index import (
     is_approximate,
     one_thread,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DATABASE = "meta.sqlite"
 LOCK = "write.lock"
@@ -118,16 +120,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise IncompatibleCollectionError(f"damaged collection manifest {path}: {e}") from e
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise IncompatibleCollectionError(f"{path} is not a ragcli collection manifest")
-    version = manifest.get("format_version")
-    if version not in READABLE_VERSIONS:
-        raise IncompatibleCollectionError(
-            f"collection {directory.name!r} has format version {version}; this ragcli reads "
-            f"versions {', '.join(map(str, READABLE_VERSIONS))}",
-            "use the ragcli version that wrote it, or re-ingest into a new collection",
-        )
-    return manifest
+    return check_format(manifest, directory.name, str(path))
 
 
 def lock_collection(directory: Path) -> int | None:
@@ -466,12 +459,7 @@ class FaissStore:
         if index.ntotal == 0 or k < 1:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        if query.shape[1] != index.d:
-            raise IncompatibleCollectionError(
-                f"collection {self.directory.name!r} holds {index.d}-dimensional vectors, "
-                f"the query has {query.shape[1]}",
-                "it was rebuilt with another embedder meanwhile: run the command again",
-            )
+        check_dimension(self.directory.name, index.d, query.shape[1])
         params: Any = None
         if source_glob is not None:
             allowed = np.asarray(self._ids_matching(source_glob), dtype=np.int64)
@@ -603,25 +591,11 @@ class FaissStore:
     ) -> int:
         """Record a document whose ``chunk_count`` chunks follow through ``add_chunks``."""
         self._begin()
+        row = document_row(document, chunk_count, root, origin)
         cursor = self.db.execute(
-            "INSERT INTO documents (path, file, doc_id, source, format, title, sha256, size, "
-            "mtime, chunks, ingested_at, root, origin) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                document.key,
-                str(document.path),
-                document.doc_id,
-                document.source,
-                document.format,
-                document.title,
-                document.sha256,
-                document.size,
-                document.mtime,
-                chunk_count,
-                time.time(),
-                root,
-                origin,
-            ),
+            f"INSERT INTO documents ({DOCUMENT_INSERT_COLUMNS}) "
+            f"VALUES ({', '.join('?' * len(row))})",
+            row,
         )
         return int(cursor.lastrowid or 0)
 

@@ -33,7 +33,13 @@ from ragcli.errors import (
     StoreUnavailableError,
 )
 from ragcli.records import Chunk, Document, Hit
-from ragcli.store import FORMAT_NAME, READABLE_VERSIONS, StoredDocument
+from ragcli.store.common import (
+    DOCUMENT_INSERT_COLUMNS,
+    StoredDocument,
+    check_dimension,
+    check_format,
+    document_row,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -355,15 +361,7 @@ class PgStore:
     def _load(self, row: Any) -> None:
         self.id, manifest, self.generation, self._chunks, self._words, self._updated = row
         self.manifest: dict[str, Any] = dict(manifest)
-        if self.manifest.get("format") != FORMAT_NAME:
-            raise IncompatibleCollectionError(f"{self.name!r} is not a ragcli collection")
-        version = self.manifest.get("format_version")
-        if version not in READABLE_VERSIONS:
-            raise IncompatibleCollectionError(
-                f"collection {self.name!r} has format version {version}; this ragcli reads "
-                f"versions {', '.join(map(str, READABLE_VERSIONS))}",
-                "use the ragcli version that wrote it, or re-ingest into a new collection",
-            )
+        check_format(self.manifest, self.name, f"the manifest of {self.name!r}")
         self.documents_table = _identifier(f"ragcli_{self.id}_documents")
         self.chunks_table = _identifier(f"ragcli_{self.id}_chunks")
 
@@ -524,13 +522,7 @@ class PgStore:
         """
         if self.chunk_count == 0 or k < 1:
             return []
-        dimension = int(self.manifest["embedder"]["dimension"])
-        if len(vector) != dimension:
-            raise IncompatibleCollectionError(
-                f"collection {self.name!r} holds {dimension}-dimensional vectors, "
-                f"the query has {len(vector)}",
-                "it was rebuilt with another embedder meanwhile: run the command again",
-            )
+        check_dimension(self.name, int(self.manifest["embedder"]["dimension"]), len(vector))
         if exact is None:
             exact = self.chunk_count < EXACT_BELOW
         self._set("enable_indexscan", "off" if exact else "on")
@@ -671,25 +663,11 @@ class PgStore:
     ) -> int:
         """Record a document whose ``chunk_count`` chunks follow through ``add_chunks``."""
         self._write()
+        values = document_row(document, chunk_count, root, origin)
         row = self._rows(
-            "INSERT INTO {documents} (path, file, doc_id, source, format, title, sha256, size, "
-            "mtime, chunks, ingested_at, root, origin) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            (
-                document.key,
-                str(document.path),
-                document.doc_id,
-                document.source,
-                document.format,
-                document.title,
-                document.sha256,
-                document.size,
-                document.mtime,
-                chunk_count,
-                time.time(),
-                root,
-                origin,
-            ),  # fmt: skip
+            f"INSERT INTO {{documents}} ({DOCUMENT_INSERT_COLUMNS}) "
+            f"VALUES ({', '.join(['%s'] * len(values))}) RETURNING id",
+            values,
         )
         return int(row[0][0])
 

@@ -370,28 +370,61 @@ def search(
         console.render_search(result, json_)
 
 
+MaxTokens = Annotated[
+    int | None,
+    typer.Option(
+        "--max-tokens",
+        min=1,
+        help="Most tokens to generate [env: RAGCLI_MAX_TOKENS; default: 256].",
+    ),
+]
+ShowPassages = Annotated[
+    bool, typer.Option("--show-passages", help="Print the text of each source after the answer.")
+]
+NoAbstain = Annotated[
+    bool,
+    typer.Option("--no-abstain", help="Generate even when retrieval finds nothing close enough."),
+]
+MinScore = Annotated[
+    float | None,
+    typer.Option(
+        "--min-score",
+        help="Abstain when no passage is this similar (cosine) to the question "
+        "[env: RAGCLI_MIN_SCORE; default: 0.35].",
+    ),
+]
+Temperature = Annotated[
+    float | None,
+    typer.Option("--temperature", min=0.0, help="Sampling temperature; 0 is greedy [default: 0]."),
+]
+Seed = Annotated[
+    int | None, typer.Option("--seed", help="Random seed for sampling (temperature > 0).")
+]
+AskBatch = Annotated[
+    str | None,
+    typer.Option(
+        "--batch",
+        help="Answer every question in FILE ('-': stdin), one per line or JSON Lines with "
+        "id and question; loads the models once and prints JSON Lines.",
+    ),
+]
+StreamJson = Annotated[
+    bool,
+    typer.Option(
+        "--stream-json",
+        help="Print JSON Lines events as the answer is made: token, citation, done.",
+    ),
+]
+
+
 @app.command()
 def ask(
     question: Question = None,
     top_k: TopK = None,
     collection: Collection = None,
-    llm: Annotated[
-        str | None,
-        typer.Option(
-            "--llm",
-            help="Generator: hub id, local folder or .gguf file "
-            "[env: RAGCLI_LLM; default: bundled Qwen2.5-Coder-1.5B-Instruct].",
-        ),
-    ] = None,
+    llm: Llm = None,
     backend: Backend = None,
-    max_tokens: Annotated[
-        int | None,
-        typer.Option(
-            "--max-tokens",
-            min=1,
-            help="Most tokens to generate [env: RAGCLI_MAX_TOKENS; default: 256].",
-        ),
-    ] = None,
+    max_tokens: MaxTokens = None,
     mode: Mode = None,
     path: PathGlob = None,
     max_per_doc: MaxPerDoc = None,
@@ -399,48 +432,13 @@ def ask(
     embed_model: EmbedModel = None,
     query_prompt: QueryPrompt = None,
     document_prompt: DocumentPrompt = None,
-    show_passages: Annotated[
-        bool,
-        typer.Option("--show-passages", help="Print the text of each source after the answer."),
-    ] = False,
-    no_abstain: Annotated[
-        bool,
-        typer.Option(
-            "--no-abstain", help="Generate even when retrieval finds nothing close enough."
-        ),
-    ] = False,
-    min_score: Annotated[
-        float | None,
-        typer.Option(
-            "--min-score",
-            help="Abstain when no passage is this similar (cosine) to the question "
-            "[env: RAGCLI_MIN_SCORE; default: 0.35].",
-        ),
-    ] = None,
-    temperature: Annotated[
-        float | None,
-        typer.Option(
-            "--temperature", min=0.0, help="Sampling temperature; 0 is greedy [default: 0]."
-        ),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed for sampling (temperature > 0).")
-    ] = None,
-    batch: Annotated[
-        str | None,
-        typer.Option(
-            "--batch",
-            help="Answer every question in FILE ('-': stdin), one per line or JSON Lines with "
-            "id and question; loads the models once and prints JSON Lines.",
-        ),
-    ] = None,
-    stream_json: Annotated[
-        bool,
-        typer.Option(
-            "--stream-json",
-            help="Print JSON Lines events as the answer is made: token, citation, done.",
-        ),
-    ] = False,
+    show_passages: ShowPassages = False,
+    no_abstain: NoAbstain = False,
+    min_score: MinScore = None,
+    temperature: Temperature = None,
+    seed: Seed = None,
+    batch: AskBatch = None,
+    stream_json: StreamJson = False,
     json_: Json = False,
     quiet: Quiet = False,
     debug: Debug = False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from ragcli.config import Settings
 from ragcli.errors import RagcliError
@@ -12,8 +13,8 @@ from ragcli.models import generation
 from ragcli.models.generation import BUNDLED_GENERATOR, ChatModel, engine_label
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.searching import Searcher
-from ragcli.prompting import pack_passages
-from ragcli.records import Answer
+from ragcli.prompting import Packing, pack_passages
+from ragcli.records import Answer, Hit
 
 # ask abstains without generating when no passage is this close (cosine) to the question.
 # Calibrated on the sample corpus and Cranfield (README, "Answers you can check").
@@ -37,6 +38,31 @@ def ask(
     False). Pass a loaded ``generator`` and an open ``searcher`` to reuse them across questions.
     """
     events = events or Events()
+    answer, hits = _retrieve(settings, question, top_k, source_glob, searcher)
+    if generator is not None:
+        answer.generator = generator.name
+    min_score = settings.min_score if settings.min_score is not None else MIN_SCORE
+    if abstain and answer.evidence < min_score:
+        answer.abstained, answer.abstain_reason = True, "weak retrieval"
+        return answer
+    if generator is None:
+        generator = generation.open_generator(
+            settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
+        )
+    generated = _generate(settings, question, hits, generator, on_token)
+    _judge(answer, generated, question)
+    answer.generator, answer.engine = generator.name, engine_label(generator)
+    return answer
+
+
+def _retrieve(
+    settings: Settings,
+    question: str,
+    top_k: int | None,
+    source_glob: str | None,
+    searcher: Searcher | None,
+) -> tuple[Answer, list[Hit]]:
+    """The passages for ``question`` and an answer not yet written, with their evidence."""
     if searcher is None:
         with Searcher(settings, source_glob) as own:
             found = own.search(question, top_k)
@@ -44,30 +70,42 @@ def ask(
     else:
         found = searcher.search(question, top_k)
         evidence = searcher.evidence(question, found.hits)
-    min_score = settings.min_score if settings.min_score is not None else MIN_SCORE
     answer = Answer(
         question=question,
         text="",
         collection=settings.collection,
         embedder=found.embedder,
-        generator=generator.name if generator else (settings.llm or BUNDLED_GENERATOR),
+        generator=settings.llm or BUNDLED_GENERATOR,
         passages=found.hits,
         citations=[],
         evidence=evidence,
         timings=dict(found.timings),
     )
-    if abstain and evidence < min_score:
-        answer.abstained, answer.abstain_reason = True, "weak retrieval"
-        return answer
-    if generator is None:
-        generator = generation.open_generator(
-            settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
-        )
+    return answer, found.hits
+
+
+@dataclass
+class _Generated:
+    """What the generator wrote for a packed prompt, and how long it took."""
+
+    text: str
+    packing: Packing
+    tokens: int
+    timings: dict[str, float]
+
+
+def _generate(
+    settings: Settings,
+    question: str,
+    hits: list[Hit],
+    generator: ChatModel,
+    on_token: Callable[[str], None] | None,
+) -> _Generated:
+    """Pack the passages into the generator's context and stream its answer (markers that
+    point at no passage are kept out of what ``on_token`` shows)."""
     generator.load()
-    answer.generator = generator.name
-    answer.engine = engine_label(generator)
     budget = generator.context_window - settings.max_tokens
-    packing = pack_passages(question, found.hits, generator.prompt_tokens, budget)
+    packing = pack_passages(question, hits, generator.prompt_tokens, budget)
     if not packing.passages:
         raise RagcliError(
             f"no passage fits the generator's context window ({generator.context_window} "
@@ -90,12 +128,24 @@ def ask(
     if on_token and (rest := shown.flush()):
         on_token(rest)
     generate_s = time.perf_counter() - started
-    check = check_answer("".join(pieces), packing.passages, question)
     tokens = generator.last_token_count
     decode_s = generate_s - (first_token or 0.0)
+    timings = {
+        "generator_load_s": generator.load_seconds,
+        "prompt_tokens": float(generator.last_prompt_tokens),
+        "first_token_s": first_token or 0.0,
+        "generate_s": generate_s,
+        "decode_tokens_per_s": (tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else 0.0,
+    }
+    return _Generated("".join(pieces), packing, tokens, timings)
+
+
+def _judge(answer: Answer, generated: _Generated, question: str) -> None:
+    """Check the generated text against the passages it cites, and write it into ``answer``."""
+    check = check_answer(generated.text, generated.packing.passages, question)
     answer.text = check.text
-    answer.passages = packing.passages
-    answer.dropped = packing.dropped
+    answer.passages = generated.packing.passages
+    answer.dropped = generated.packing.dropped
     answer.citations = check.citations
     answer.unknown_markers = check.unknown_markers
     answer.sentences = [s.to_dict() for s in check.sentences]
@@ -103,17 +153,8 @@ def ask(
         answer.abstained, answer.abstain_reason = True, "model declined"
     elif not check.supported:
         answer.abstained, answer.abstain_reason = True, "unsupported"
-    answer.tokens = tokens
-    answer.timings.update(
-        {
-            "generator_load_s": generator.load_seconds,
-            "prompt_tokens": float(generator.last_prompt_tokens),
-            "first_token_s": first_token or 0.0,
-            "generate_s": generate_s,
-            "decode_tokens_per_s": (tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else 0.0,
-        }
-    )
-    return answer
+    answer.tokens = generated.tokens
+    answer.timings.update(generated.timings)
 
 
 def ask_batch(

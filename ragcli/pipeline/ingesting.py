@@ -156,7 +156,7 @@ def _update(
     remember_store(settings)
     try:
         gone = _prunable(store, found, shard) if prune else []
-        _ingest_into(store, embedder, found.inputs, report, events, settings, gone)
+        _Sync(store, embedder, report, events, settings).run(found.inputs, gone)
     except KeyboardInterrupt:
         store.rollback()
         committed = len(store.documents())
@@ -198,7 +198,7 @@ def _rebuild(
         embedder, manifest = _new_collection(settings, old.manifest)
         new = location.create_staging(manifest, old.generation)
         try:
-            _ingest_into(new, embedder, found.inputs, report, events, settings, [], periodic=False)
+            _Sync(new, embedder, report, events, settings, periodic=False).run(found.inputs, [])
             if not report.added:
                 raise _nothing_ingested(report)
         except BaseException:
@@ -317,123 +317,133 @@ class _Read:
     chunks: list[list[Chunk]] | None
 
 
-def _ingest_into(
-    store: Store,
-    embedder: Embedder,
-    inputs: list[InputFile],
-    report: IngestReport,
-    events: Events,
-    settings: Settings,
-    gone: list[StoredDocument],
-    periodic: bool = True,
-) -> None:
-    """Remove ``gone``, then add or replace what changed among ``inputs``.
+class _Sync:
+    """One pass that brings a store in step with input files, committing whole files.
 
     Commits happen between files only (every ``settings.commit_every`` seconds, or after each
-    file when it is 0, unless ``periodic`` is off) and at the end, so each commit holds whole
-    files.
+    file when it is 0, unless ``periodic`` is off) and at the end.
     """
-    chunking = store.manifest["chunking"]
-    max_bytes = settings.max_file_mb * 2**20
-    # Recorded when the collection was made: asking the embedder would load its model (and
-    # import torch) before anything is known to need embedding.
-    max_tokens = store.manifest["embedder"].get("max_tokens") or embedder.max_tokens
-    every_file = periodic and settings.commit_every == 0
-    for document in gone:
-        report.chunks_removed += store.delete_file(document.file)
-        report.removed.append(_file_source(document))
 
-    def read(item: InputFile, known_sha256: str | None = None) -> _Read:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        report: IngestReport,
+        events: Events,
+        settings: Settings,
+        periodic: bool = True,
+    ) -> None:
+        self.store, self.embedder, self.report, self.events = store, embedder, report, events
+        self.settings = settings
+        self.periodic = periodic
+        self.every_file = periodic and settings.commit_every == 0
+        self.chunking = store.manifest["chunking"]
+        self.max_bytes = settings.max_file_mb * 2**20
+        # Recorded when the collection was made: asking the embedder would load its model
+        # (and import torch) before anything is known to need embedding.
+        self.max_tokens = store.manifest["embedder"].get("max_tokens") or embedder.max_tokens
+        self.known: dict[str, list[StoredDocument]] = {}
+        self.pending: list[_Pending] = []
+        self.last_commit = time.monotonic()
+
+    def read(self, item: InputFile, known_sha256: str | None = None) -> _Read:
         """Load and chunk one file (in the read-ahead thread: no store access here).
 
         A file whose content hashes to ``known_sha256`` is not chunked: chunking counts
         tokens with the embedder's tokenizer, which loads the model.
         """
-        documents = loaders.load_documents(item.path, item.source, item.doc_id, max_bytes)
+        documents = loaders.load_documents(item.path, item.source, item.doc_id, self.max_bytes)
         if known_sha256 is not None and documents and documents[0].sha256 == known_sha256:
             return _Read(documents, None)
         chunks = [
             split_document(
                 document,
-                embedder.count_tokens,
-                chunking["chunk_size"],
-                chunking["chunk_overlap"],
-                max_tokens=max_tokens,
+                self.embedder.count_tokens,
+                self.chunking["chunk_size"],
+                self.chunking["chunk_overlap"],
+                max_tokens=self.max_tokens,
             )
             for document in documents
         ]
         return _Read(documents, chunks)
 
-    def stored_sha256(item: InputFile) -> str | None:
-        stored = known.get(str(item.path))
-        return stored[0].sha256 if stored else None
+    def _read_known(self, item: InputFile) -> _Read:
+        stored = self.known.get(str(item.path))
+        return self.read(item, stored[0].sha256 if stored else None)
 
-    pending: list[_Pending] = []
-    last_commit = time.monotonic()
-    events.start(len(inputs), "ingesting")
-    # Files whose size and mtime are as stored are not read at all. Which those are is
-    # guessed up front, from one listing, to know what to read ahead. A file to write is
-    # looked up again when its turn comes (a database store locks it until the next commit;
-    # unchanged files are not locked).
-    known: dict[str, list[StoredDocument]] = {}
-    for stored_document in store.documents():
-        known.setdefault(stored_document.file, []).append(stored_document)
-    plan = [
-        (item, bool(known.get(str(item.path))) and _same_stat(item.path, known[str(item.path)]))
-        for item in inputs
-    ]
-    reads = prefetch.read_ahead(
-        [item for item, same in plan if not same], lambda item: read(item, stored_sha256(item))
-    )
-    try:
-        for item, guessed_same in plan:
-            events.advance()
-            future = None if guessed_same else next(reads)[1]
-            if guessed_same and _same_stat(item.path, known[str(item.path)]):
-                _unchanged(store, item, known[str(item.path)], report)
-                continue
-            stored = store.documents_of_file(str(item.path))
-            if stored and _same_stat(item.path, stored):
-                _unchanged(store, item, stored, report)
-                continue
-            try:
-                loaded = future.result() if future is not None else read(item)
-                same_content = bool(stored) and stored[0].sha256 == loaded.documents[0].sha256
-                if loaded.chunks is None and not same_content:  # changed since it was read
-                    loaded = read(item)
-            except LoaderError as e:
-                report.skipped.append(SkippedFile(item.source, e.message))
-                events.warn(f"skipped {item.source}: {e.message}")
-                continue
-            except OSError as e:
-                report.skipped.append(SkippedFile(item.source, str(e)))
-                events.warn(f"skipped {item.source}: {e}")
-                continue
-            documents = loaded.documents
-            if same_content:
-                store.touch_file(str(item.path), documents[0].mtime)
-                _unchanged(store, item, stored, report)
-                continue
-            assert loaded.chunks is not None
-            chunked = list(zip(documents, loaded.chunks))
-            for note in dict.fromkeys(n for d in documents for n in d.notes):
-                report.warnings.append(SkippedFile(item.source, note))
-                events.warn(f"{item.source}: {note}")
-            root = item.root or (stored[0].root if stored else None)
-            origin = item.origin or (stored[0].origin if stored else None)
-            pending.append(_Pending(item, chunked, bool(stored), root, origin))
-            if every_file or sum(p.chunk_count for p in pending) >= EMBED_BATCH_CHUNKS:
-                _flush(store, embedder, pending, report)
-                pending = []
-                elapsed = time.monotonic() - last_commit
-                if every_file or (periodic and elapsed >= settings.commit_every):
-                    store.save()
-                    last_commit = time.monotonic()
-        _flush(store, embedder, pending, report)
-        store.save()
-    finally:
-        reads.close()
-        events.finish()
+    def run(self, inputs: list[InputFile], gone: list[StoredDocument]) -> None:
+        """Remove ``gone``, then add or replace what changed among ``inputs``."""
+        for document in gone:
+            self.report.chunks_removed += self.store.delete_file(document.file)
+            self.report.removed.append(_file_source(document))
+        self.events.start(len(inputs), "ingesting")
+        # Files whose size and mtime are as stored are not read at all. Which those are is
+        # guessed up front, from one listing, to know what to read ahead. A file to write is
+        # looked up again when its turn comes (a database store locks it until the next
+        # commit; unchanged files are not locked).
+        for stored_document in self.store.documents():
+            self.known.setdefault(stored_document.file, []).append(stored_document)
+        plan = [(item, self._looks_unchanged(item)) for item in inputs]
+        reads = prefetch.read_ahead([item for item, same in plan if not same], self._read_known)
+        try:
+            for item, guessed_same in plan:
+                self.events.advance()
+                future = None if guessed_same else next(reads)[1]
+                if guessed_same and self._looks_unchanged(item):
+                    _unchanged(self.store, item, self.known[str(item.path)], self.report)
+                    continue
+                self._sync_file(item, future)
+            _flush(self.store, self.embedder, self.pending, self.report)
+            self.store.save()
+        finally:
+            reads.close()
+            self.events.finish()
+
+    def _looks_unchanged(self, item: InputFile) -> bool:
+        stored = self.known.get(str(item.path))
+        return bool(stored) and _same_stat(item.path, stored or [])
+
+    def _sync_file(self, item: InputFile, future: Any) -> None:
+        """One file whose size or modification time changed, or that is new."""
+        store, report = self.store, self.report
+        stored = store.documents_of_file(str(item.path))
+        if stored and _same_stat(item.path, stored):
+            _unchanged(store, item, stored, report)
+            return
+        try:
+            loaded = future.result() if future is not None else self.read(item)
+            same_content = bool(stored) and stored[0].sha256 == loaded.documents[0].sha256
+            if loaded.chunks is None and not same_content:  # changed since it was read
+                loaded = self.read(item)
+        except (LoaderError, OSError) as e:
+            reason = e.message if isinstance(e, LoaderError) else str(e)
+            report.skipped.append(SkippedFile(item.source, reason))
+            self.events.warn(f"skipped {item.source}: {reason}")
+            return
+        documents = loaded.documents
+        if same_content:
+            store.touch_file(str(item.path), documents[0].mtime)
+            _unchanged(store, item, stored, report)
+            return
+        assert loaded.chunks is not None
+        for note in dict.fromkeys(n for d in documents for n in d.notes):
+            report.warnings.append(SkippedFile(item.source, note))
+            self.events.warn(f"{item.source}: {note}")
+        root = item.root or (stored[0].root if stored else None)
+        origin = item.origin or (stored[0].origin if stored else None)
+        chunked = list(zip(documents, loaded.chunks))
+        self.pending.append(_Pending(item, chunked, bool(stored), root, origin))
+        self._commit_when_due()
+
+    def _commit_when_due(self) -> None:
+        if not self.every_file and sum(p.chunk_count for p in self.pending) < EMBED_BATCH_CHUNKS:
+            return
+        _flush(self.store, self.embedder, self.pending, self.report)
+        self.pending = []
+        elapsed = time.monotonic() - self.last_commit
+        if self.every_file or (self.periodic and elapsed >= self.settings.commit_every):
+            self.store.save()
+            self.last_commit = time.monotonic()
 
 
 def _unchanged(

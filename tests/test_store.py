@@ -19,7 +19,7 @@ from ragcli.store import (
     calibrate_probes,
     describe_index,
     drop_collection,
-    folder,
+    folder_files,
     make_manifest,
     read_manifest,
     recover_collection,
@@ -285,7 +285,7 @@ def test_replace_collection_swaps_whole_folders(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
 ) -> None:
     if not exchange:  # the two-rename fallback for systems without RENAME_EXCHANGE
-        monkeypatch.setattr(folder, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(folder_files, "_exchange", lambda a, b: False)
     current, new = tmp_path / "c", tmp_path / ".c.rebuild"
     _filled(current, 1, 2)
     with FaissStore.create(new, _manifest(), generation_floor=1) as store:

@@ -126,8 +126,7 @@ XLLAMACPP = Engine(
     module="xllamacpp",
     package="xllamacpp",
     factory="ragcli.models.xllama:XLlamaGenerator",
-    hint="reinstall it (pip install --force-reinstall xllamacpp); it needs a CPU with AVX2 and "
-    "the system's libgomp1",
+    hint="reinstall it (pip install --force-reinstall xllamacpp); it needs a CPU with AVX2",
 )
 LLAMA_CPP_PYTHON = Engine(
     key="llama-cpp-python",

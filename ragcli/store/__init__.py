@@ -17,13 +17,12 @@ from ragcli.store.common import (
     make_manifest,
 )
 from ragcli.store.faiss_index import calibrate_probes, describe_index, lists_for, rebuilt_index
-from ragcli.store.folder import (
-    FaissStore,
+from ragcli.store.folder import FaissStore, opened
+from ragcli.store.folder_files import (
     discard_staging,
     drop_collection,
     lock_collection,
     new_collection_dir,
-    opened,
     read_manifest,
     recover_collection,
     replace_collection,

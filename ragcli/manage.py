@@ -210,17 +210,18 @@ def list_collections(settings: Settings) -> list[CollectionSummary]:
 
 def _database_collections(settings: Settings) -> list[CollectionSummary]:
     from ragcli.store import postgres as pgstore
+    from ragcli.store import postgres_db
 
     urls = set(remembered_stores(settings).values())
-    if settings.store and pgstore.is_url(settings.store):
-        urls = {u for u in urls if u != pgstore.without_password(settings.store)}
+    if settings.store and postgres_db.is_url(settings.store):
+        urls = {u for u in urls if u != postgres_db.without_password(settings.store)}
         urls.add(settings.store)
     summaries = []
     for url in sorted(urls):
         try:
             names = pgstore.collection_names(url)
         except RagcliError as e:
-            summaries.append(CollectionSummary(pgstore.redact(url), problem=e.message))
+            summaries.append(CollectionSummary(postgres_db.redact(url), problem=e.message))
             continue
         for name in names:
             summary = CollectionSummary(name)

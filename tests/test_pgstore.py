@@ -29,6 +29,7 @@ from ragcli.config import load_settings
 from ragcli.errors import EXIT_BUSY, EXIT_STORE, StoreUnavailableError
 from ragcli.models import embedding
 from ragcli.store import postgres as pgstore
+from ragcli.store import postgres_db
 from ragcli.store.location import location_for, opened, remembered_stores
 
 from .conftest import REPO, FakeEmbedder, check_consistent, fresh_database, stored_files
@@ -315,7 +316,7 @@ def test_missing_pgvector_extension(
     corpus: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The server is asked for an extension it does not have, as one without pgvector would be.
-    monkeypatch.setattr(pgstore, "EXTENSION", "vector_not_installed")
+    monkeypatch.setattr(postgres_db, "EXTENSION", "vector_not_installed")
     done = run("ingest", str(corpus), "--store", postgres_url)
     assert done.exit_code == EXIT_STORE
     assert "the pgvector extension is not installed on PostgreSQL at" in done.stderr
@@ -376,7 +377,7 @@ def test_bad_shard_and_store_values() -> None:
     bad = run("ingest", ".", "--store", "mysql://u:pw@h/db")
     assert bad.exit_code == 2 and "pw" not in bad.output
     with pytest.raises(StoreUnavailableError):
-        pgstore.connect("postgresql://u@127.0.0.1:1/db")
+        postgres_db.connect("postgresql://u@127.0.0.1:1/db")
 
 
 def test_a_full_lock_table_is_not_reported_as_a_lost_connection() -> None:

@@ -17,7 +17,7 @@ from ragcli.errors import IncompatibleCollectionError
 from ragcli.records import Block, Chunk, Document
 from ragcli.store import MANIFEST, Store, make_manifest
 from ragcli.store.location import FolderLocation, Location, PostgresLocation, location_for
-from ragcli.store.postgres import connect
+from ragcli.store.postgres_db import connect
 
 DIM = 8
 

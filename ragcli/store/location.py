@@ -135,10 +135,11 @@ class PostgresLocation:
 
     def __init__(self, url: str, name: str) -> None:
         from ragcli.store import postgres as pgstore
+        from ragcli.store.postgres_db import redact
 
         self.url = url
         self.name = name
-        self.where = f"{pgstore.redact(url)} (collection {name})"
+        self.where = f"{redact(url)} (collection {name})"
         self._pg = pgstore
 
     def recover(self) -> None:
@@ -213,7 +214,7 @@ def _write_stores(settings: Settings, stores: dict[str, str]) -> None:
 def remember_store(settings: Settings) -> None:
     """Record the database of a collection, so later commands need only ``-c``; an ingest
     with ``--store faiss`` forgets it."""
-    from ragcli.store.postgres import without_password
+    from ragcli.store.postgres_db import without_password
 
     url = store_url(settings)
     if url is None:
@@ -235,7 +236,7 @@ def forget_store(settings: Settings) -> None:
 
 def store_url(settings: Settings) -> str | None:
     """The database URL the collection lives in, or None for a folder collection."""
-    from ragcli.store.postgres import is_url
+    from ragcli.store.postgres_db import is_url
 
     if settings.store:
         return settings.store if is_url(settings.store) else None

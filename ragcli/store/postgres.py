@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ragcli.errors import (
     CollectionBusyError,
     CollectionNotFoundError,
-    IncompatibleCollectionError,
     StoreUnavailableError,
 )
 from ragcli.records import Chunk, Document, Hit
@@ -43,158 +40,35 @@ from ragcli.store.common import (
 
 if TYPE_CHECKING:
     import numpy as np
+from ragcli.store.postgres_db import (
+    TEXT_SEARCH_CONFIG,
+    check_same,
+    connect,
+    connect_error,
+    drop_tables,
+    first_line,
+    identifier,
+    make_collection,
+    password_of,
+    redact,
+    setup,
+)
 
-SCHEMES = ("postgresql", "postgres")
-EXTENSION = "vector"
 # Exact (sequential) search below this many chunks; the HNSW index from here on. A sequential
 # scan took 11.7 ms for 2,334 384-dimensional chunks here (benchmarks/pgstore.py, busy 2-core
 # machine), so about 25 ms at the switch; HNSW (ef_search 100) found the same top 10.
 EXACT_BELOW = 5_000
 # HNSW candidates kept while searching (pgvector's default is 40); at least k are kept.
 EF_SEARCH = 100
-TEXT_SEARCH_CONFIG = "ragcli"
 # BM25 as SQLite FTS5 computes it, so both stores rank lexical matches alike.
 BM25_K1 = 1.2
 BM25_B = 0.75
 # Advisory lock keys: (LOCK_CLASS, collection id) guards a collection as a whole (shared by
 # writers, exclusive for rebuilds and drops); (collection id, hash of the path) one file.
 LOCK_CLASS = 0x72616763  # "ragc"
-SETUP_LOCK = 0x72616764
 _WORD = re.compile(r"[^\W_]+")
 
-_SETUP = """
-CREATE TABLE IF NOT EXISTS ragcli_collections (
-    id serial PRIMARY KEY,
-    name text NOT NULL UNIQUE,
-    manifest jsonb NOT NULL,
-    generation bigint NOT NULL DEFAULT 0,
-    chunks bigint NOT NULL DEFAULT 0,
-    words bigint NOT NULL DEFAULT 0,
-    updated_at double precision
-)
-"""
-# A stemming dictionary without stopwords, and no whole-hyphenated-word tokens (only their
-# parts): what SQLite's "porter unicode61" tokenizer keeps, as near as PostgreSQL gets.
-_TEXT_SEARCH = f"""
-DO $$ BEGIN
-IF NOT EXISTS (SELECT 1 FROM pg_ts_dict WHERE dictname = 'ragcli_stem') THEN
-    CREATE TEXT SEARCH DICTIONARY ragcli_stem (TEMPLATE = snowball, LANGUAGE = english);
-END IF;
-IF NOT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = '{TEXT_SEARCH_CONFIG}') THEN
-    CREATE TEXT SEARCH CONFIGURATION {TEXT_SEARCH_CONFIG} (COPY = english);
-    ALTER TEXT SEARCH CONFIGURATION {TEXT_SEARCH_CONFIG}
-        ALTER MAPPING REPLACE english_stem WITH ragcli_stem;
-    ALTER TEXT SEARCH CONFIGURATION {TEXT_SEARCH_CONFIG}
-        DROP MAPPING IF EXISTS FOR asciihword, hword, numhword;
-END IF;
-END $$
-"""
-_TABLES = """
-CREATE TABLE {documents} (
-    id bigserial PRIMARY KEY,
-    path text NOT NULL UNIQUE,
-    file text NOT NULL,
-    doc_id text NOT NULL,
-    source text NOT NULL,
-    format text NOT NULL,
-    title text,
-    sha256 text NOT NULL,
-    size bigint NOT NULL,
-    mtime double precision NOT NULL,
-    chunks integer NOT NULL,
-    ingested_at double precision NOT NULL,
-    root text,
-    origin text
-);
-CREATE INDEX ON {documents} (file);
-CREATE INDEX ON {documents} (origin text_pattern_ops);
-CREATE TABLE {chunks} (
-    id bigserial PRIMARY KEY,
-    document_id bigint NOT NULL REFERENCES {documents} (id) ON DELETE CASCADE,
-    key text NOT NULL,
-    ordinal integer NOT NULL,
-    text text NOT NULL,
-    n_tokens integer NOT NULL,
-    page integer,
-    line_start integer,
-    line_end integer,
-    heading text,
-    words integer NOT NULL,
-    embedding vector({dimension}) NOT NULL,
-    lexemes tsvector GENERATED ALWAYS AS (to_tsvector('{config}'::regconfig, text)) STORED,
-    UNIQUE (document_id, ordinal)
-);
-CREATE INDEX ON {chunks} (document_id);
-CREATE INDEX ON {chunks} USING gin (lexemes);
-CREATE INDEX ON {chunks} USING hnsw (embedding vector_cosine_ops);
-"""
-
 _DOCUMENT_COLUMNS = "path, file, doc_id, source, sha256, size, mtime, chunks, root, origin"
-
-
-# -- URLs and errors ----------------------------------------------------------------------------
-
-
-def is_url(value: str | None) -> bool:
-    """Whether a ``--store`` value names a PostgreSQL database."""
-    return bool(value) and urlsplit(value or "").scheme in SCHEMES
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for messages)."""
-    return _rewrite(url, "***")
-
-
-def without_password(url: str) -> str:
-    """The URL with any password left out (what is remembered on disk)."""
-    return _rewrite(url, None)
-
-
-def _rewrite(url: str, password: str | None) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        credentials, host = netloc.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        if ":" in credentials:
-            netloc = f"{user}:{password}@{host}" if password else f"{user}@{host}"
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(k == "password" for k, _ in query):
-        kept = [(k, v) for k, v in query if k != "password"]
-        if password:
-            kept.append(("password", password))
-        query = kept
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="/*"), ""))
-
-
-def _password(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.password:
-        return parts.password
-    return dict(parse_qsl(parts.query)).get("password")
-
-
-def _first_line(error: BaseException, secret: str | None) -> str:
-    text = str(error).strip().removeprefix("connection failed: ")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    line = lines[0] if lines else type(error).__name__
-    if secret:
-        line = line.replace(secret, "***")
-    return line
-
-
-def _connect_error(error: BaseException, url: str) -> StoreUnavailableError:
-    reason = _first_line(error, _password(url))
-    where = redact(url)
-    lowered = reason.lower()
-    if "password" in lowered or "authentication" in lowered or "role" in lowered:
-        hint = "check the user name and the password (in the URL, PGPASSWORD or ~/.pgpass)"
-        return StoreUnavailableError(f"PostgreSQL at {where} refused the login: {reason}", hint)
-    if "database" in lowered and "does not exist" in lowered:
-        hint = "create the database first (createdb NAME), or name another one in the URL"
-        return StoreUnavailableError(f"cannot use PostgreSQL at {where}: {reason}", hint)
-    hint = "start the server, or check the host and port in --store / RAGCLI_STORE"
-    return StoreUnavailableError(f"cannot connect to PostgreSQL at {where}: {reason}", hint)
 
 
 _T = TypeVar("_T")
@@ -218,60 +92,18 @@ def _guarded(method: Callable[..., _T]) -> Callable[..., _T]:
         except psycopg.errors.OutOfMemory as e:  # 53200, most often the lock table
             raise StoreUnavailableError(
                 f"PostgreSQL at {redact(self.url)} ran out of shared memory: "
-                f"{_first_line(e, _password(self.url))}",
+                f"{first_line(e, password_of(self.url))}",
                 "an ingest locks each file it writes until its next commit: commit more often "
                 "(RAGCLI_COMMIT_EVERY=10) or raise max_locks_per_transaction on the server",
             ) from e
         except psycopg.OperationalError as e:
             raise StoreUnavailableError(
                 f"lost the connection to PostgreSQL at {redact(self.url)}: "
-                f"{_first_line(e, _password(self.url))}",
+                f"{first_line(e, password_of(self.url))}",
                 "what was committed before stays; run the command again when the server is back",
             ) from e
 
     return wrapper
-
-
-def connect(url: str, **options: Any) -> Any:
-    """A psycopg connection, or a one-line error that says why there is none."""
-    import psycopg
-
-    try:
-        return psycopg.connect(url, connect_timeout=10, application_name="ragcli", **options)
-    except psycopg.OperationalError as e:
-        raise _connect_error(e, url) from None
-
-
-def _setup(conn: Any, url: str) -> None:
-    """Make sure pgvector, the text search configuration and the catalogue table exist."""
-    import psycopg
-
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SETUP_LOCK,))
-        try:
-            with conn.transaction():
-                conn.execute(f"CREATE EXTENSION IF NOT EXISTS {EXTENSION}")
-        except psycopg.Error as e:
-            database = conn.info.dbname
-            if isinstance(e, psycopg.errors.InsufficientPrivilege):
-                raise StoreUnavailableError(
-                    f"the pgvector extension is not enabled in database {database!r} at "
-                    f"{redact(url)}, and this user may not enable it",
-                    f"ask an administrator to run: CREATE EXTENSION {EXTENSION}; in {database}",
-                ) from None
-            raise StoreUnavailableError(
-                f"the pgvector extension is not installed on PostgreSQL at {redact(url)} "
-                f"({_first_line(e, _password(url))})",
-                "install pgvector on the server (e.g. the postgresql-NN-pgvector package)",
-            ) from None
-        conn.execute(_TEXT_SEARCH)
-        conn.execute(_SETUP)
-
-
-def _identifier(name: str) -> Any:
-    from psycopg import sql
-
-    return sql.Identifier(name)
 
 
 def _glob_regex(glob: str) -> str:
@@ -328,7 +160,7 @@ class PgStore:
         import psycopg
 
         if self.writable:
-            _setup(self.conn, self.url)
+            setup(self.conn, self.url)
         else:
             self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             self.conn.read_only = True
@@ -362,8 +194,8 @@ class PgStore:
         self.id, manifest, self.generation, self._chunks, self._words, self._updated = row
         self.manifest: dict[str, Any] = dict(manifest)
         check_format(self.manifest, self.name, f"the manifest of {self.name!r}")
-        self.documents_table = _identifier(f"ragcli_{self.id}_documents")
-        self.chunks_table = _identifier(f"ragcli_{self.id}_chunks")
+        self.documents_table = identifier(f"ragcli_{self.id}_documents")
+        self.chunks_table = identifier(f"ragcli_{self.id}_chunks")
 
     def _lock(self, exclusive: bool) -> None:
         function = "pg_try_advisory_lock" if exclusive else "pg_try_advisory_lock_shared"
@@ -385,12 +217,12 @@ class PgStore:
         """
         conn = connect(url, autocommit=False)
         try:
-            _make_collection(conn, url, name, manifest)
+            make_collection(conn, url, name, manifest)
         finally:
             conn.close()
         store = cls(url, name, writable=True)
         try:
-            _check_same(store.manifest, manifest, name)
+            check_same(store.manifest, manifest, name)
         except BaseException:
             store.close()
             raise
@@ -787,56 +619,6 @@ class PgStore:
         self.close()
 
 
-def _check_same(found: dict[str, Any], wanted: dict[str, Any], name: str) -> None:
-    """Refuse a collection another ingester made with other settings at the same time."""
-    mine = (wanted["embedder"]["name"], wanted["embedder"]["dimension"], wanted["chunking"])
-    theirs = (found["embedder"]["name"], found["embedder"]["dimension"], found["chunking"])
-    if mine != theirs:
-        raise IncompatibleCollectionError(
-            f"collection {name!r} was just made with embedder {theirs[0]!r} and chunking "
-            f"{theirs[2]}, not {mine[0]!r} and {mine[2]}",
-            "give every ingester of one collection the same settings",
-        )
-
-
-def _make_collection(conn: Any, url: str, name: str, manifest: dict[str, Any]) -> None:
-    """Insert the collection's row and create its tables, unless it is there already."""
-    _setup(conn, url)
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SETUP_LOCK, name))
-        if conn.execute("SELECT 1 FROM ragcli_collections WHERE name = %s", (name,)).fetchone():
-            return
-        collection_id = conn.execute(
-            "INSERT INTO ragcli_collections (name, manifest) VALUES (%s, %s) RETURNING id",
-            (name, json.dumps(manifest)),
-        ).fetchone()[0]
-        _create_tables(conn, collection_id, int(manifest["embedder"]["dimension"]))
-
-
-def _create_tables(conn: Any, collection_id: int, dimension: int) -> None:
-    from psycopg import sql
-
-    script = _TABLES.format(
-        documents="{documents}", chunks="{chunks}", dimension=dimension, config=TEXT_SEARCH_CONFIG
-    )
-    for statement in filter(None, (s.strip() for s in script.split(";"))):
-        conn.execute(
-            sql.SQL(statement).format(
-                documents=_identifier(f"ragcli_{collection_id}_documents"),
-                chunks=_identifier(f"ragcli_{collection_id}_chunks"),
-            )
-        )
-
-
-def _drop_tables(conn: Any, collection_id: int) -> None:
-    from psycopg import sql
-
-    for kind in ("chunks", "documents"):
-        conn.execute(
-            sql.SQL("DROP TABLE IF EXISTS {}").format(_identifier(f"ragcli_{collection_id}_{kind}"))
-        )
-
-
 # -- whole collections -------------------------------------------------------------------------
 
 
@@ -862,7 +644,7 @@ def collection_exists(url: str, name: str) -> bool:
     except psycopg.errors.UndefinedTable:
         return False
     except psycopg.OperationalError as e:
-        raise _connect_error(e, url) from None
+        raise connect_error(e, url) from None
     finally:
         conn.close()
 
@@ -928,7 +710,7 @@ def create_staging(url: str, name: str, manifest: dict[str, Any], generation: in
 def _publish(new: PgStore, old: PgStore) -> None:
     conn = new.conn
     with conn.transaction():
-        _drop_tables(conn, old.id)
+        drop_tables(conn, old.id)
         conn.execute("DELETE FROM ragcli_collections WHERE id = %s", (old.id,))
         conn.execute("UPDATE ragcli_collections SET name = %s WHERE id = %s", (old.name, new.id))
 
@@ -946,7 +728,7 @@ def publish_staging(new: PgStore, old: PgStore) -> None:
 def _drop(store: PgStore) -> None:
     conn = store.conn
     with conn.transaction():
-        _drop_tables(conn, store.id)
+        drop_tables(conn, store.id)
         conn.execute("DELETE FROM ragcli_collections WHERE id = %s", (store.id,))
 
 

@@ -1,0 +1,247 @@
+"""The PostgreSQL side of the database store: URLs and connection errors, the server set-up
+(extension, text search configuration, the collections table), and each collection's tables."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ragcli.errors import (
+    IncompatibleCollectionError,
+    StoreUnavailableError,
+)
+
+if TYPE_CHECKING:
+    pass
+
+# The schema and the server-side set-up.
+SCHEMES = ("postgresql", "postgres")
+EXTENSION = "vector"
+TEXT_SEARCH_CONFIG = "ragcli"
+SETUP_LOCK = 0x72616764
+
+
+_SETUP = """
+CREATE TABLE IF NOT EXISTS ragcli_collections (
+    id serial PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    manifest jsonb NOT NULL,
+    generation bigint NOT NULL DEFAULT 0,
+    chunks bigint NOT NULL DEFAULT 0,
+    words bigint NOT NULL DEFAULT 0,
+    updated_at double precision
+)
+"""
+# A stemming dictionary without stopwords, and no whole-hyphenated-word tokens (only their
+# parts): what SQLite's "porter unicode61" tokenizer keeps, as near as PostgreSQL gets.
+_TEXT_SEARCH = f"""
+DO $$ BEGIN
+IF NOT EXISTS (SELECT 1 FROM pg_ts_dict WHERE dictname = 'ragcli_stem') THEN
+    CREATE TEXT SEARCH DICTIONARY ragcli_stem (TEMPLATE = snowball, LANGUAGE = english);
+END IF;
+IF NOT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = '{TEXT_SEARCH_CONFIG}') THEN
+    CREATE TEXT SEARCH CONFIGURATION {TEXT_SEARCH_CONFIG} (COPY = english);
+    ALTER TEXT SEARCH CONFIGURATION {TEXT_SEARCH_CONFIG}
+        ALTER MAPPING REPLACE english_stem WITH ragcli_stem;
+    ALTER TEXT SEARCH CONFIGURATION {TEXT_SEARCH_CONFIG}
+        DROP MAPPING IF EXISTS FOR asciihword, hword, numhword;
+END IF;
+END $$
+"""
+_TABLES = """
+CREATE TABLE {documents} (
+    id bigserial PRIMARY KEY,
+    path text NOT NULL UNIQUE,
+    file text NOT NULL,
+    doc_id text NOT NULL,
+    source text NOT NULL,
+    format text NOT NULL,
+    title text,
+    sha256 text NOT NULL,
+    size bigint NOT NULL,
+    mtime double precision NOT NULL,
+    chunks integer NOT NULL,
+    ingested_at double precision NOT NULL,
+    root text,
+    origin text
+);
+CREATE INDEX ON {documents} (file);
+CREATE INDEX ON {documents} (origin text_pattern_ops);
+CREATE TABLE {chunks} (
+    id bigserial PRIMARY KEY,
+    document_id bigint NOT NULL REFERENCES {documents} (id) ON DELETE CASCADE,
+    key text NOT NULL,
+    ordinal integer NOT NULL,
+    text text NOT NULL,
+    n_tokens integer NOT NULL,
+    page integer,
+    line_start integer,
+    line_end integer,
+    heading text,
+    words integer NOT NULL,
+    embedding vector({dimension}) NOT NULL,
+    lexemes tsvector GENERATED ALWAYS AS (to_tsvector('{config}'::regconfig, text)) STORED,
+    UNIQUE (document_id, ordinal)
+);
+CREATE INDEX ON {chunks} (document_id);
+CREATE INDEX ON {chunks} USING gin (lexemes);
+CREATE INDEX ON {chunks} USING hnsw (embedding vector_cosine_ops);
+"""
+
+
+# -- URLs and errors ----------------------------------------------------------------------------
+
+
+def is_url(value: str | None) -> bool:
+    """Whether a ``--store`` value names a PostgreSQL database."""
+    return bool(value) and urlsplit(value or "").scheme in SCHEMES
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for messages)."""
+    return rewrite_password(url, "***")
+
+
+def without_password(url: str) -> str:
+    """The URL with any password left out (what is remembered on disk)."""
+    return rewrite_password(url, None)
+
+
+def rewrite_password(url: str, password: str | None) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        if ":" in credentials:
+            netloc = f"{user}:{password}@{host}" if password else f"{user}@{host}"
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k == "password" for k, _ in query):
+        kept = [(k, v) for k, v in query if k != "password"]
+        if password:
+            kept.append(("password", password))
+        query = kept
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="/*"), ""))
+
+
+def password_of(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.password:
+        return parts.password
+    return dict(parse_qsl(parts.query)).get("password")
+
+
+def first_line(error: BaseException, secret: str | None) -> str:
+    text = str(error).strip().removeprefix("connection failed: ")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else type(error).__name__
+    if secret:
+        line = line.replace(secret, "***")
+    return line
+
+
+def connect_error(error: BaseException, url: str) -> StoreUnavailableError:
+    reason = first_line(error, password_of(url))
+    where = redact(url)
+    lowered = reason.lower()
+    if "password" in lowered or "authentication" in lowered or "role" in lowered:
+        hint = "check the user name and the password (in the URL, PGPASSWORD or ~/.pgpass)"
+        return StoreUnavailableError(f"PostgreSQL at {where} refused the login: {reason}", hint)
+    if "database" in lowered and "does not exist" in lowered:
+        hint = "create the database first (createdb NAME), or name another one in the URL"
+        return StoreUnavailableError(f"cannot use PostgreSQL at {where}: {reason}", hint)
+    hint = "start the server, or check the host and port in --store / RAGCLI_STORE"
+    return StoreUnavailableError(f"cannot connect to PostgreSQL at {where}: {reason}", hint)
+
+
+def connect(url: str, **options: Any) -> Any:
+    """A psycopg connection, or a one-line error that says why there is none."""
+    import psycopg
+
+    try:
+        return psycopg.connect(url, connect_timeout=10, application_name="ragcli", **options)
+    except psycopg.OperationalError as e:
+        raise connect_error(e, url) from None
+
+
+def setup(conn: Any, url: str) -> None:
+    """Make sure pgvector, the text search configuration and the catalogue table exist."""
+    import psycopg
+
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SETUP_LOCK,))
+        try:
+            with conn.transaction():
+                conn.execute(f"CREATE EXTENSION IF NOT EXISTS {EXTENSION}")
+        except psycopg.Error as e:
+            database = conn.info.dbname
+            if isinstance(e, psycopg.errors.InsufficientPrivilege):
+                raise StoreUnavailableError(
+                    f"the pgvector extension is not enabled in database {database!r} at "
+                    f"{redact(url)}, and this user may not enable it",
+                    f"ask an administrator to run: CREATE EXTENSION {EXTENSION}; in {database}",
+                ) from None
+            raise StoreUnavailableError(
+                f"the pgvector extension is not installed on PostgreSQL at {redact(url)} "
+                f"({first_line(e, password_of(url))})",
+                "install pgvector on the server (e.g. the postgresql-NN-pgvector package)",
+            ) from None
+        conn.execute(_TEXT_SEARCH)
+        conn.execute(_SETUP)
+
+
+def identifier(name: str) -> Any:
+    from psycopg import sql
+
+    return sql.Identifier(name)
+
+
+def check_same(found: dict[str, Any], wanted: dict[str, Any], name: str) -> None:
+    """Refuse a collection another ingester made with other settings at the same time."""
+    mine = (wanted["embedder"]["name"], wanted["embedder"]["dimension"], wanted["chunking"])
+    theirs = (found["embedder"]["name"], found["embedder"]["dimension"], found["chunking"])
+    if mine != theirs:
+        raise IncompatibleCollectionError(
+            f"collection {name!r} was just made with embedder {theirs[0]!r} and chunking "
+            f"{theirs[2]}, not {mine[0]!r} and {mine[2]}",
+            "give every ingester of one collection the same settings",
+        )
+
+
+def make_collection(conn: Any, url: str, name: str, manifest: dict[str, Any]) -> None:
+    """Insert the collection's row and create its tables, unless it is there already."""
+    setup(conn, url)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SETUP_LOCK, name))
+        if conn.execute("SELECT 1 FROM ragcli_collections WHERE name = %s", (name,)).fetchone():
+            return
+        collection_id = conn.execute(
+            "INSERT INTO ragcli_collections (name, manifest) VALUES (%s, %s) RETURNING id",
+            (name, json.dumps(manifest)),
+        ).fetchone()[0]
+        create_tables(conn, collection_id, int(manifest["embedder"]["dimension"]))
+
+
+def create_tables(conn: Any, collection_id: int, dimension: int) -> None:
+    from psycopg import sql
+
+    script = _TABLES.format(
+        documents="{documents}", chunks="{chunks}", dimension=dimension, config=TEXT_SEARCH_CONFIG
+    )
+    for statement in filter(None, (s.strip() for s in script.split(";"))):
+        conn.execute(
+            sql.SQL(statement).format(
+                documents=identifier(f"ragcli_{collection_id}_documents"),
+                chunks=identifier(f"ragcli_{collection_id}_chunks"),
+            )
+        )
+
+
+def drop_tables(conn: Any, collection_id: int) -> None:
+    from psycopg import sql
+
+    for kind in ("chunks", "documents"):
+        conn.execute(
+            sql.SQL("DROP TABLE IF EXISTS {}").format(identifier(f"ragcli_{collection_id}_{kind}"))
+        )

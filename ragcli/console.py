@@ -188,15 +188,7 @@ def render_status(status: CollectionStatus, as_json: bool) -> None:
         print_json(status.to_dict())
         return
     data = status.to_dict()
-    index = status.index
-    if index["type"] == "HNSW":
-        kind = f"approximate (pgvector HNSW, ef_search {index['ef_search']})"
-    elif index["kind"] == "exact" and index["type"] != "FlatIP":
-        kind = f"exact ({index['type']})"
-    elif index["kind"] == "exact":
-        kind = "exact (flat inner product)"
-    else:
-        kind = f"approximate (IVF, {index['lists']} lists, {index['probes']} probed)"
+    kind = status.index.summary
     terminal = stdout_is_terminal()
     _pairs(
         [

@@ -13,7 +13,7 @@ from typing import Any
 
 from ragcli.config import Settings
 from ragcli.errors import RagcliError
-from ragcli.store import Store, StoredDocument
+from ragcli.store import IndexDescription, Store, StoredDocument
 from ragcli.store.location import (
     FolderLocation,
     PostgresLocation,
@@ -42,7 +42,7 @@ class CollectionStatus:
     documents: int
     files: int
     chunks: int
-    index: dict[str, Any]
+    index: IndexDescription
     disk_bytes: int
     updated_at: float | None
     created_at: str | None
@@ -58,7 +58,7 @@ class CollectionStatus:
             "documents": self.documents,
             "files": self.files,
             "chunks": self.chunks,
-            "index": self.index,
+            "index": self.index.to_dict(),
             "disk_bytes": self.disk_bytes,
             "updated_at": _iso(self.updated_at),
             "created_at": self.created_at,

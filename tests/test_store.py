@@ -187,7 +187,7 @@ def test_large_collections_get_an_approximate_index_that_still_removes(
     directory = tmp_path / "c"
     vectors = _filled(directory, 30, 10)  # 300 chunks
     with FaissStore.open(directory) as reader:
-        assert describe_index(reader.index)["kind"] == "approximate"
+        assert describe_index(reader.index).kind == "approximate"
         assert 1 <= reader.index.nprobe <= reader.index.nlist  # calibrated, saved with it
         # With the saved probes, recall@10 against exact search on stored vectors is >= 0.95.
         exact = store_module.rebuilt_index(reader.index, 0)
@@ -214,7 +214,7 @@ def test_large_collections_get_an_approximate_index_that_still_removes(
             writer.delete_file(f"/docs/d{number}.txt")
         writer.save()
     with FaissStore.open(directory) as reader:
-        assert describe_index(reader.index)["kind"] == "exact" and reader.chunk_count == 70
+        assert describe_index(reader.index).kind == "exact" and reader.chunk_count == 70
 
 
 def test_ivf_is_retrained_when_the_collection_has_grown_fourfold(

@@ -89,6 +89,27 @@ class Store(CollectionReader, Protocol):
     def close(self) -> None: ...
 
 
+@dataclass
+class IndexDescription:
+    """What kind of vector search a collection does, whatever its store (``ragcli status``)."""
+
+    kind: str  # "exact" or "approximate"
+    type: str  # "FlatIP", "IVFFlat", "pgvector sequential scan" or "HNSW"
+    summary: str  # one line for people
+    lists: int | None = None  # IVF lists
+    probes: int | None = None  # IVF lists searched per query
+    ef_search: int | None = None  # HNSW candidates kept per query
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "type": self.type,
+            "lists": self.lists,
+            "probes": self.probes,
+            "ef_search": self.ef_search,
+        }
+
+
 def check_format(manifest: Any, name: str, where: str) -> dict[str, Any]:
     """``manifest`` if it is a ragcli collection's of a format this version reads; else why not.
 

@@ -7,6 +7,8 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ragcli.store.common import IndexDescription
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -167,13 +169,11 @@ def one_thread() -> Iterator[None]:
         faiss.omp_set_num_threads(threads)
 
 
-def describe_index(index: Any) -> dict[str, Any]:
+def describe_index(index: Any) -> IndexDescription:
     """What kind of search the index does, for ``ragcli status``."""
     if is_approximate(index):
-        return {
-            "kind": "approximate",
-            "type": "IVFFlat",
-            "lists": index.nlist,
-            "probes": index.nprobe,
-        }
-    return {"kind": "exact", "type": "FlatIP", "lists": None, "probes": None}
+        summary = f"approximate (IVF, {index.nlist} lists, {index.nprobe} probed)"
+        return IndexDescription(
+            "approximate", "IVFFlat", summary, lists=index.nlist, probes=index.nprobe
+        )
+    return IndexDescription("exact", "FlatIP", "exact (flat inner product)")

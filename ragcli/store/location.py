@@ -20,6 +20,7 @@ from ragcli.config import Settings
 from ragcli.store import (
     MANIFEST,
     FaissStore,
+    IndexDescription,
     Store,
     describe_index,
     discard_staging,
@@ -55,7 +56,7 @@ class Location(Protocol):
     def create_staging(self, manifest: dict[str, Any], generation: int) -> Store: ...
     def publish_staging(self, new: Store, old: Store) -> None: ...
     def abandon_staging(self, new: Store) -> None: ...
-    def describe_index(self, store: Store) -> dict[str, Any]: ...
+    def describe_index(self, store: Store) -> IndexDescription: ...
     def drop(self) -> None: ...
 
 
@@ -114,7 +115,7 @@ class FolderLocation:
         new.close()
         shutil.rmtree(staging_dir(self.directory), ignore_errors=True)
 
-    def describe_index(self, store: Store) -> dict[str, Any]:
+    def describe_index(self, store: Store) -> IndexDescription:
         return describe_index(_folder_store(store).index)
 
     def drop(self) -> None:
@@ -177,8 +178,8 @@ class PostgresLocation:
         new.close()
         self._pg.discard_staging(self.url, self.name)
 
-    def describe_index(self, store: Store) -> dict[str, Any]:
-        return dict(_postgres_store(store).describe_index())
+    def describe_index(self, store: Store) -> IndexDescription:
+        return _postgres_store(store).describe_index()
 
     def drop(self) -> None:
         self._pg.drop_collection(self.url, self.name)

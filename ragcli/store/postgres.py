@@ -32,6 +32,7 @@ from ragcli.errors import (
 from ragcli.records import Chunk, Document, Hit
 from ragcli.store.common import (
     DOCUMENT_INSERT_COLUMNS,
+    IndexDescription,
     StoredDocument,
     check_dimension,
     check_format,
@@ -328,11 +329,13 @@ class PgStore:
             total += int(self.conn.execute(query).fetchone()[0] or 0)
         return total
 
-    def describe_index(self) -> dict[str, Any]:
+    def describe_index(self) -> IndexDescription:
         """What kind of search the collection does, for ``ragcli status``."""
         if self.chunk_count < EXACT_BELOW:
-            return {"kind": "exact", "type": "pgvector sequential scan", "lists": None}
-        return {"kind": "approximate", "type": "HNSW", "ef_search": EF_SEARCH, "lists": None}
+            kind = "pgvector sequential scan"
+            return IndexDescription("exact", kind, f"exact ({kind})")
+        summary = f"approximate (pgvector HNSW, ef_search {EF_SEARCH})"
+        return IndexDescription("approximate", "HNSW", summary, ef_search=EF_SEARCH)
 
     def _set(self, name: str, value: str) -> None:
         self.conn.execute("SELECT set_config(%s, %s, true)", (name, value))

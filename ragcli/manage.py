@@ -142,7 +142,7 @@ class RemoveReport:
 
 def _matches(target: str, documents: list[StoredDocument]) -> list[StoredDocument]:
     """Documents a ``remove`` argument names: as shown, as a path, or a folder above them."""
-    exact = [d for d in documents if target in (d.source, d.path)]
+    exact = [d for d in documents if target in (d.source, d.key)]
     if exact:
         return exact
     path = Path(target).expanduser()
@@ -169,9 +169,9 @@ def remove_documents(settings: Settings, targets: list[str]) -> RemoveReport:
             matched = _matches(target, documents)
             if not matched:
                 report.not_found.append(target)
-            chosen.update((d.path, d) for d in matched)
+            chosen.update((d.key, d) for d in matched)
         for document in sorted(chosen.values(), key=lambda d: d.source):
-            report.chunks_removed += store.delete_documents([document.path])
+            report.chunks_removed += store.delete_documents([document.key])
             report.removed.append(document.source)
         store.save()
     return report

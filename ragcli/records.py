@@ -87,7 +87,7 @@ class Hit:
     line_end: int | None = None
     heading: str | None = None
     doc_id: str = ""
-    chunk_id: int = 0
+    row_id: int = 0  # the chunk's row in its store (the JSON "chunk_id" is ``chunk_key``)
     ordinal: int = 0  # the chunk's position in its document
     explain: dict[str, Any] | None = None  # per-method ranks and scores, when asked for
 

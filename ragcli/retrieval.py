@@ -56,7 +56,7 @@ def query_terms(question: str) -> list[str]:
 class Candidate:
     """A chunk with its place in each ranking that found it."""
 
-    chunk_id: int
+    row_id: int
     score: float = 0.0
     dense_rank: int | None = None
     dense_score: float | None = None
@@ -108,7 +108,7 @@ def fuse(
         c = found.setdefault(chunk_id, Candidate(chunk_id))
         c.lexical_rank, c.lexical_score = rank, score
         c.score += fusion.lexical_weight / (fusion.k + rank)
-    return sorted(found.values(), key=lambda c: (-c.score, c.chunk_id))
+    return sorted(found.values(), key=lambda c: (-c.score, c.row_id))
 
 
 def candidates(
@@ -141,7 +141,7 @@ def candidates(
     fused = fuse(dense, lexical, fusion)
     if vector is None or fusion.feedback_weight <= 0 or not fused:
         return fused
-    feedback = store.vectors([c.chunk_id for c in fused[: fusion.feedback_depth]])
+    feedback = store.vectors([c.row_id for c in fused[: fusion.feedback_depth]])
     moved = vector + fusion.feedback_weight * feedback.mean(axis=0)
     moved = moved / max(float((moved**2).sum()) ** 0.5, 1e-12)
     return fuse(store.dense(moved, pool, source_glob), lexical, fusion)
@@ -198,19 +198,19 @@ def retrieve(
     how = how or Retrieval()
     pool = max(50, 5 * k)
     ranked = candidates(store, embedder, question, how.mode, pool, how.source_glob, how.fusion)
-    by_id = {c.chunk_id: c for c in ranked}
+    by_id = {c.row_id: c for c in ranked}
     wanted = max(3 * k, 20) if how.reranker is not None else k
-    hits = _distinct(store.hits([(c.chunk_id, c.score) for c in ranked]), how.max_per_doc, wanted)
+    hits = _distinct(store.hits([(c.row_id, c.score) for c in ranked]), how.max_per_doc, wanted)
     if how.reranker is not None:
         for hit, score in zip(hits, how.reranker.scores(question, [h.text for h in hits])):
-            by_id[hit.chunk_id].rerank_score = score
+            by_id[hit.row_id].rerank_score = score
             hit.score = score
         hits.sort(key=lambda h: -h.score)
     hits = hits[:k]
     for rank, hit in enumerate(hits, start=1):
         hit.rank = rank
         if how.explain:
-            hit.explain = by_id[hit.chunk_id].explain()
+            hit.explain = by_id[hit.row_id].explain()
     return hits
 
 

@@ -77,7 +77,7 @@ def test_unsaved_changes_are_not_visible_and_vanish_on_close(tmp_path: Path) -> 
     # closed without save: as if the process died before its commit
     with FaissStore.open(directory) as store:
         assert store.chunk_count == 2
-        assert [d.path for d in store.documents()] == ["/docs/a.txt"]
+        assert [d.key for d in store.documents()] == ["/docs/a.txt"]
 
 
 def test_crash_between_vector_write_and_commit_keeps_old_generation(tmp_path: Path) -> None:
@@ -199,7 +199,7 @@ def test_large_collections_get_an_approximate_index_that_still_removes(
         assert calibrate_probes(reader.index, exact) >= 0.95
         hits = reader.search(vectors[7][3], 1)
         assert hits[0].text == "d7- text 3" and hits[0].score == pytest.approx(1.0, abs=1e-5)
-        assert np.allclose(reader.vectors([hits[0].chunk_id]), vectors[7][3:4], atol=1e-6)
+        assert np.allclose(reader.vectors([hits[0].row_id]), vectors[7][3:4], atol=1e-6)
         # A filter small enough is scored exactly: every allowed chunk can be found.
         only = reader.dense(vectors[7][3], 50, source_glob="d2.txt")
         assert len(only) == 10 and {reader.hits(only)[0].source} == {"d2.txt"}

@@ -85,7 +85,7 @@ def test_hits_keep_the_order_they_are_given(location: Location) -> None:
         store.save()
         ids = [chunk_id for chunk_id, _ in store.dense(_vectors(1, 3)[0], 4)]
         reordered = [(ids[2], 0.9), (ids[0], 0.5), (ids[3], 0.1)]
-        assert [h.chunk_id for h in store.hits(reordered)] == [ids[2], ids[0], ids[3]]
+        assert [h.row_id for h in store.hits(reordered)] == [ids[2], ids[0], ids[3]]
         assert [h.score for h in store.hits(reordered)] == [0.9, 0.5, 0.1]
     finally:
         store.close()

@@ -123,7 +123,7 @@ def evaluate(
                     EVAL_POOL,
                     fusion=searcher.how.fusion,
                 )
-                hits = searcher.store.hits([(c.chunk_id, c.score) for c in ranked])
+                hits = searcher.store.hits([(c.row_id, c.score) for c in ranked])
                 run[qid] = documents_from_chunks(
                     ((_judged_id(h.doc_id, judged_ids), h.score) for h in hits), 100
                 )

@@ -223,7 +223,7 @@ def _by_file(documents: Iterable[StoredDocument]) -> list[StoredDocument]:
 
 def _file_source(document: StoredDocument) -> str:
     """How a stored document's file is shown: its source, less a .jsonl record's ``#id``."""
-    if document.path != document.file:
+    if document.key != document.file:
         return document.source.rsplit("#", 1)[0]
     return document.source
 

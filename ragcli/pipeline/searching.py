@@ -90,7 +90,7 @@ class Searcher:
         if not hits:
             return 0.0
         query = self.embedder.embed_queries([question])[0]
-        return float((self.store.vectors([h.chunk_id for h in hits]) @ query).max())
+        return float((self.store.vectors([h.row_id for h in hits]) @ query).max())
 
     def close(self) -> None:
         self.store.close()

@@ -26,7 +26,7 @@ MANIFEST = "manifest.json"
 class StoredDocument:
     """What the collection remembers of an ingested document."""
 
-    path: str  # the document's key: its file, or "file#id" for a record of a .jsonl corpus
+    key: str  # its file, or "file#id" for a record of a .jsonl corpus (column "path")
     file: str
     doc_id: str
     source: str

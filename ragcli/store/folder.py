@@ -99,7 +99,7 @@ END;
 """
 
 
-_DOCUMENT_COLUMNS = "path, file, doc_id, source, sha256, size, mtime, chunks"
+_DOCUMENT_COLUMNS = "path AS key, file, doc_id, source, sha256, size, mtime, chunks"
 # Added by format 2; a version-1 database read as it is lacks them.
 _ORIGIN_COLUMNS = (("root", "TEXT"), ("origin", "TEXT"))
 
@@ -494,7 +494,7 @@ class FaissStore:
                     heading=r["heading"],
                     doc_id=r["doc_id"],
                     ordinal=r["ordinal"],
-                    chunk_id=chunk_id,
+                    row_id=chunk_id,
                 )
             )
         return hits

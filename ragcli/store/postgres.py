@@ -245,7 +245,7 @@ class PgStore:
         )
         return [
             StoredDocument(
-                path=r[0],
+                key=r[0],
                 file=r[1],
                 doc_id=r[2],
                 source=r[3],
@@ -476,7 +476,7 @@ class PgStore:
                     heading=r[7],
                     doc_id=r[9],
                     ordinal=r[2],
-                    chunk_id=int(chunk_id),
+                    row_id=int(chunk_id),
                 )  # fmt: skip
             )
         return hits

@@ -209,7 +209,7 @@ def list_collections(settings: Settings) -> list[CollectionSummary]:
 
 
 def _database_collections(settings: Settings) -> list[CollectionSummary]:
-    from ragcli.store import postgres as pgstore
+    from ragcli.store import postgres_collections
     from ragcli.store import postgres_db
 
     urls = set(remembered_stores(settings).values())
@@ -219,7 +219,7 @@ def _database_collections(settings: Settings) -> list[CollectionSummary]:
     summaries = []
     for url in sorted(urls):
         try:
-            names = pgstore.collection_names(url)
+            names = postgres_collections.collection_names(url)
         except RagcliError as e:
             summaries.append(CollectionSummary(postgres_db.redact(url), problem=e.message))
             continue

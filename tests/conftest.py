@@ -219,34 +219,8 @@ def stored_files(settings) -> list[str]:
 
 
 def check_consistent(settings) -> int:
-    """Vectors, chunks, lexical rows and counts agree, no document or chunk is there twice;
-    returns the chunk count."""
+    """The collection passes its own consistency check; returns the chunk count."""
     from ragcli.store.location import location_for, opened
 
     with opened(location_for(settings)) as collection:
-        counts = collection.counts()
-        if hasattr(collection, "db"):  # FAISS + SQLite
-            db = collection.db
-            lexical = db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
-            vectors = collection.chunk_count
-            chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            declared = db.execute("SELECT coalesce(sum(chunks), 0) FROM documents").fetchone()[0]
-            twice = db.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM chunks GROUP BY document_id, ordinal "
-                "HAVING count(*) > 1)"
-            ).fetchone()[0]
-        else:  # PostgreSQL
-            query = collection._rows
-            chunks, vectors, lexical = query(
-                "SELECT count(*), count(embedding), count(lexemes) FROM {chunks}"
-            )[0]
-            declared = query("SELECT coalesce(sum(chunks), 0) FROM {documents}")[0][0]
-            twice = query(
-                "SELECT count(*) FROM (SELECT 1 FROM {chunks} GROUP BY document_id, ordinal "
-                "HAVING count(*) > 1) t"
-            )[0][0]
-            words = query("SELECT coalesce(sum(words), 0) FROM {chunks}")[0][0]
-            assert words == collection._words
-        assert counts["chunks"] == chunks == vectors == lexical == declared
-        assert twice == 0
-        return int(chunks)
+        return collection.check()

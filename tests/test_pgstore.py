@@ -387,7 +387,7 @@ def test_a_full_lock_table_is_not_reported_as_a_lost_connection() -> None:
         name = "kb"
         url = "postgresql://rag:s3cret@db/kb"
 
-    @pgstore._guarded
+    @postgres_db.guarded
     def write(store: Store) -> None:
         raise psycopg.errors.OutOfMemory("out of shared memory")
 

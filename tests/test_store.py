@@ -341,3 +341,17 @@ def test_drop_is_refused_while_a_writer_holds_the_collection(tmp_path: Path) -> 
     (tmp_path / ".c.rebuild").mkdir()  # a dead rebuild's leftovers go too
     drop_collection(directory)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_finds_a_lexical_index_out_of_step(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    with FaissStore.create(directory, _manifest()) as store:
+        store.add(_doc("a.txt"), _chunks(3, "a"), _vectors(3, 1))
+        store.save()
+        assert store.check() == 3
+        store.db.execute(
+            "INSERT INTO chunks_fts(chunks_fts, rowid, text) "
+            "SELECT 'delete', id, text FROM chunks WHERE ordinal = 0"
+        )
+        with pytest.raises(IncompatibleCollectionError, match="3 chunks but 2 lexical entries"):
+            store.check()

@@ -1,9 +1,11 @@
 """Where collections live: one interface, a folder (FAISS + SQLite) or PostgreSQL.
 
-``common`` holds what both share (format, manifest, stored documents, the interface),
-``folder`` the FAISS + SQLite collection and its whole-folder lifecycle, ``faiss_index`` the
-index it keeps, ``postgres`` the PostgreSQL + pgvector collection, and ``location`` which of
-them holds a collection (``location_for(settings)``) and what ``stores.json`` remembers.
+``common`` holds what both share (format, manifest, stored documents, the interface), ``base``
+the SQL both keep (``SqlStore``), ``folder`` the FAISS + SQLite collection (``folder_db`` its
+database, ``folder_files`` its whole-folder lifecycle, ``faiss_index`` its index), ``postgres``
+the PostgreSQL + pgvector collection (``postgres_db`` the server side, ``postgres_collections``
+whole collections), and ``location`` which of them holds a collection
+(``location_for(settings)``) and what ``stores.json`` remembers.
 """
 
 from ragcli.store.common import (

@@ -169,6 +169,38 @@ def one_thread() -> Iterator[None]:
         faiss.omp_set_num_threads(threads)
 
 
+def search_index(
+    index: Any, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+) -> list[tuple[int, float]]:
+    """(id, inner product) of the ``k`` best vectors, best first; only ``allowed`` ids if given.
+
+    An approximate index scores a few allowed ids exactly, and probes more lists for many (they
+    are spread thinly over the lists).
+    """
+    import faiss
+    import numpy as np
+
+    params: Any = None
+    if allowed is not None:
+        if not len(allowed):
+            return []
+        approximate = is_approximate(index)
+        if approximate and len(allowed) <= EXACT_FILTER_LIMIT:
+            scores = index.reconstruct_batch(allowed) @ query
+            best = np.argsort(-scores, kind="stable")[:k]
+            return [(int(allowed[i]), float(scores[i])) for i in best]
+        if approximate:
+            params = faiss.SearchParametersIVF()
+            wider = index.nprobe * math.ceil(index.ntotal / len(allowed))
+            params.nprobe = min(index.nlist, wider)
+        else:
+            params = faiss.SearchParameters()
+        params.sel = faiss.IDSelectorBatch(allowed)
+    with one_thread():
+        found, ids = index.search(query.reshape(1, -1), min(k, index.ntotal), params=params)
+    return [(int(i), float(s)) for i, s in zip(ids[0], found[0]) if i >= 0]
+
+
 def describe_index(index: Any) -> IndexDescription:
     """What kind of search the index does, for ``ragcli status``."""
     if is_approximate(index):

@@ -14,32 +14,30 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragcli.errors import (
     IncompatibleCollectionError,
 )
-from ragcli.records import Chunk, Document, Hit
+from ragcli.records import Chunk
+from ragcli.store.base import STORED_DOCUMENT_COLUMNS, SqlStore
 from ragcli.store.common import (
-    DOCUMENT_INSERT_COLUMNS,
     FORMAT_VERSION,
     MANIFEST,
-    StoredDocument,
     check_dimension,
-    document_row,
 )
-from ragcli.store.faiss_index import (
-    EXACT_FILTER_LIMIT,
-    fitted_index,
-    flat_index,
-    is_approximate,
-    one_thread,
+from ragcli.store.faiss_index import fitted_index, flat_index, search_index
+from ragcli.store.folder_db import (
+    add_origin_columns,
+    connect,
+    create_tables,
+    has_origin_columns,
+    sqlite_query,
 )
 from ragcli.store.folder_files import (
     DATABASE,
@@ -53,61 +51,11 @@ from ragcli.store.folder_files import (
 if TYPE_CHECKING:
     import numpy as np
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    file TEXT NOT NULL,
-    doc_id TEXT NOT NULL,
-    source TEXT NOT NULL,
-    format TEXT NOT NULL,
-    title TEXT,
-    sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime REAL NOT NULL,
-    chunks INTEGER NOT NULL,
-    ingested_at REAL NOT NULL,
-    root TEXT,    -- the folder argument the file was found in; NULL for a file or glob argument
-    origin TEXT   -- root + the file's path under it (before symlinks are resolved)
-);
-CREATE INDEX IF NOT EXISTS documents_by_file ON documents(file);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    key TEXT NOT NULL,
-    ordinal INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    n_tokens INTEGER NOT NULL,
-    page INTEGER,
-    line_start INTEGER,
-    line_end INTEGER,
-    heading TEXT
-);
-CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
--- The lexical index: BM25 over the chunk texts (Porter stemming), kept in step by triggers so
--- it commits in the same transaction as the metadata.
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
-"""
-
-
-_DOCUMENT_COLUMNS = "path AS key, file, doc_id, source, sha256, size, mtime, chunks"
-# Added by format 2; a version-1 database read as it is lacks them.
-_ORIGIN_COLUMNS = (("root", "TEXT"), ("origin", "TEXT"))
-
 
 # -- the collection ---------------------------------------------------------------------------
 
 
-class FaissStore:
+class FaissStore(SqlStore):
     """A collection in one folder: ``manifest.json``, ``meta.sqlite``, ``vectors-N.faiss``.
 
     Readers load the vectors at once, on the same SQLite snapshot as every later query.
@@ -142,8 +90,7 @@ class FaissStore:
         try:
             self._connect()
             if writable:
-                self.db.execute("PRAGMA journal_mode = WAL")
-                self.db.executescript(_SCHEMA)
+                create_tables(self.db)
                 self._upgrade()
                 self._remove_stale(keep=self.generation or None)
             elif load_vectors:
@@ -201,21 +148,13 @@ class FaissStore:
         return cls(directory, read_manifest(directory), writable, load_vectors)
 
     def _connect(self) -> None:
-        self.db = sqlite3.connect(self.directory / DATABASE, isolation_level=None, timeout=30)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA foreign_keys = ON")
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(documents)")}
-        self._has_origin = all(name in columns for name, _ in _ORIGIN_COLUMNS)
+        self.db = connect(self.directory / DATABASE)
+        self._has_origin = has_origin_columns(self.db)
 
     def _upgrade(self) -> None:
         """Bring a version-1 collection to the current format (new columns, then manifest)."""
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(documents)")}
-        self._has_origin = all(name in columns for name, _ in _ORIGIN_COLUMNS)
-        if not self._has_origin:
-            for name, kind in _ORIGIN_COLUMNS:
-                with contextlib.suppress(sqlite3.OperationalError):  # already there
-                    self.db.execute(f"ALTER TABLE documents ADD COLUMN {name} {kind}")
-            self._has_origin = True
+        add_origin_columns(self.db)
+        self._has_origin = True
         if self.manifest.get("format_version") != FORMAT_VERSION:
             self.manifest["format_version"] = FORMAT_VERSION
             data = json.dumps(self.manifest, indent=2).encode() + b"\n"
@@ -299,74 +238,41 @@ class FaissStore:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _columns(self) -> str:
-        extra = "root, origin" if self._has_origin else "NULL AS root, NULL AS origin"
-        return f"{_DOCUMENT_COLUMNS}, {extra}"
+    @property
+    def name(self) -> str:
+        return self.directory.name
 
-    def documents_of_file(self, file: str) -> list[StoredDocument]:
-        rows = self.db.execute(
-            f"SELECT {self._columns()} FROM documents WHERE file = ? ORDER BY id", (file,)
-        ).fetchall()
-        return [StoredDocument(**dict(r)) for r in rows]
+    def _rows(self, query: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return self.db.execute(sqlite_query(query), args).fetchall()
 
-    def documents(self) -> list[StoredDocument]:
-        rows = self.db.execute(
-            f"SELECT {self._columns()} FROM documents ORDER BY source"
-        ).fetchall()
-        return [StoredDocument(**dict(r)) for r in rows]
+    def _execute(self, query: str, args: Sequence[Any] = ()) -> None:
+        self.db.execute(sqlite_query(query), args)
 
-    def documents_from_folder(self, folder: str) -> list[StoredDocument]:
-        """Documents found under ``folder`` (or a folder inside it) by an ingest of a folder."""
+    def _insert(self, query: str, args: Sequence[Any]) -> int:
+        return int(self.db.execute(sqlite_query(query), args).lastrowid or 0)
+
+    def _document_columns(self) -> str:
+        if self._has_origin:
+            return STORED_DOCUMENT_COLUMNS
+        return STORED_DOCUMENT_COLUMNS.replace("root, origin", "NULL AS root, NULL AS origin")
+
+    def _root(self) -> str:
+        return "root" if self._has_origin else "NULL"
+
+    def _under(self, prefix: str) -> tuple[str, list[Any]]:
         if not self._has_origin:
-            return []
-        prefix = folder.rstrip("/") + "/"
-        rows = self.db.execute(
-            f"SELECT {self._columns()} FROM documents WHERE substr(origin, 1, ?) = ? ORDER BY id",
-            (len(prefix), prefix),
-        ).fetchall()
-        return [StoredDocument(**dict(r)) for r in rows]
+            return "0 = 1", []
+        return "substr(origin, 1, %s) = %s", [len(prefix), prefix]
 
-    def ingest_arguments(self) -> list[str]:
-        """What to read again to rebuild the collection: its folders, then its loose files."""
-        roots = "root" if self._has_origin else "NULL"
-        folders = [
-            r[0]
-            for r in self.db.execute(
-                f"SELECT DISTINCT {roots} FROM documents WHERE {roots} IS NOT NULL ORDER BY 1"
-            )
-        ]
-        files = [
-            r[0]
-            for r in self.db.execute(
-                f"SELECT DISTINCT file FROM documents WHERE {roots} IS NULL ORDER BY 1"
-            )
-        ]
-        return folders + files
+    def _stored_chunks(self) -> int:
+        return int(self._rows("SELECT count(*) FROM {chunks}")[0][0])
 
-    def document_details(self) -> list[dict[str, Any]]:
-        """Every document with its size, chunk count and when it was ingested, by source."""
-        rows = self.db.execute(
-            "SELECT source, path, file, doc_id, format, title, chunks, size, mtime, ingested_at "
-            "FROM documents ORDER BY source"
-        )
-        return [dict(r) for r in rows]
-
-    def counts(self) -> dict[str, int]:
-        """Documents, distinct files and chunks, from the metadata alone."""
-        documents, files = self.db.execute(
-            "SELECT count(*), count(DISTINCT file) FROM documents"
-        ).fetchone()
-        chunks = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        return {"documents": documents, "files": files, "chunks": chunks}
-
-    def sample_texts(self, count: int) -> list[str]:
-        """Up to ``count`` chunk texts spread over the collection, from the metadata alone."""
-        total = self.db.execute("SELECT max(id) FROM chunks").fetchone()[0] or 0
-        step = max(1, total // max(1, count))
-        rows = self.db.execute(
-            "SELECT text FROM chunks WHERE id % ? = 0 ORDER BY id LIMIT ?", (step, count)
-        )
-        return [r[0] for r in rows]
+    def _index_problems(self, chunks: int) -> list[str]:
+        vectors = int(self.index.ntotal)
+        # FTS5 keeps one size row for every text it indexed.
+        lexical = int(self._rows("SELECT count(*) FROM chunks_fts_docsize")[0][0])
+        found = {"vectors": vectors, "lexical entries": lexical}
+        return [f"{count} {what}" for what, count in found.items() if count != chunks]
 
     @property
     def updated_at(self) -> float | None:
@@ -382,55 +288,25 @@ class FaissStore:
     def chunk_count(self) -> int:
         return int(self.index.ntotal)
 
-    def _ids_matching(self, source_glob: str) -> list[int]:
-        return [
-            r[0]
-            for r in self.db.execute(
-                "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
-                "WHERE d.source GLOB ?",
-                (source_glob,),
-            )
-        ]
-
     def dense(
         self, vector: np.ndarray, k: int, source_glob: str | None = None
     ) -> list[tuple[int, float]]:
         """(chunk id, cosine) of the ``k`` nearest vectors, best first."""
-        import faiss
         import numpy as np
 
         index = self.index
         if index.ntotal == 0 or k < 1:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        check_dimension(self.directory.name, index.d, query.shape[1])
-        params: Any = None
-        if source_glob is not None:
-            allowed = np.asarray(self._ids_matching(source_glob), dtype=np.int64)
-            if not len(allowed):
-                return []
-            approximate = is_approximate(index)
-            if approximate and len(allowed) <= EXACT_FILTER_LIMIT:
-                return self._exact(query[0], allowed, k)
-            if approximate:
-                params = faiss.SearchParametersIVF()
-                # The allowed chunks are spread thinly over the lists: probe more of them.
-                wider = index.nprobe * math.ceil(index.ntotal / len(allowed))
-                params.nprobe = min(index.nlist, wider)
-            else:
-                params = faiss.SearchParameters()
-            params.sel = faiss.IDSelectorBatch(allowed)
-        with one_thread():
-            scores, ids = index.search(query, min(k, index.ntotal), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-
-    def _exact(self, query: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The ``k`` best of some chunks, every one scored."""
-        import numpy as np
-
-        scores = self.index.reconstruct_batch(ids) @ query
-        best = np.argsort(-scores, kind="stable")[:k]
-        return [(int(ids[i]), float(scores[i])) for i in best]
+        check_dimension(self.name, index.d, query.shape[1])
+        if source_glob is None:
+            return search_index(index, query[0], k)
+        allowed = self._rows(
+            "SELECT c.id FROM {chunks} c JOIN {documents} d ON d.id = c.document_id "
+            "WHERE d.source GLOB %s",
+            (source_glob,),
+        )
+        return search_index(index, query[0], k, np.asarray([r[0] for r in allowed], np.int64))
 
     def lexical(
         self, terms: Sequence[str], k: int, source_glob: str | None = None
@@ -461,87 +337,14 @@ class FaissStore:
             return np.zeros((0, self.index.d), dtype=np.float32)
         return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
-    def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
-        """Hits for (chunk id, score) pairs, in the given order."""
-        found: dict[int, sqlite3.Row] = {}
-        ids = [i for i, _ in scored]
-        for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            marks = ",".join("?" * len(batch))
-            for r in self.db.execute(
-                "SELECT c.id, c.key, c.ordinal, c.text, c.page, c.line_start, c.line_end, "
-                "c.heading, d.source, d.doc_id FROM chunks c JOIN documents d "
-                "ON d.id = c.document_id "
-                f"WHERE c.id IN ({marks})",
-                batch,
-            ):
-                found[r["id"]] = r
-        hits: list[Hit] = []
-        for chunk_id, score in scored:
-            r = found.get(chunk_id)
-            if r is None:
-                continue
-            hits.append(
-                Hit(
-                    rank=len(hits) + 1,
-                    score=score,
-                    text=r["text"],
-                    source=r["source"],
-                    chunk_key=r["key"],
-                    page=r["page"],
-                    line_start=r["line_start"],
-                    line_end=r["line_end"],
-                    heading=r["heading"],
-                    doc_id=r["doc_id"],
-                    ordinal=r["ordinal"],
-                    row_id=chunk_id,
-                )
-            )
-        return hits
-
-    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
-        """The ``k`` chunks whose vectors have the highest inner product with ``vector``."""
-        return self.hits(self.dense(vector, k))
-
     # -- writing -----------------------------------------------------------------------------
 
-    def _begin(self) -> None:
+    def _write(self) -> None:
         if not self.writable:
             raise RuntimeError("collection opened read-only")
         if not self._dirty:
             self.db.execute("BEGIN IMMEDIATE")
             self._dirty = True
-
-    def add(
-        self,
-        document: Document,
-        chunks: Sequence[Chunk],
-        vectors: np.ndarray,
-        root: str | None = None,
-        origin: str | None = None,
-    ) -> None:
-        """Record a document with its chunks and their vectors (pending until ``save``)."""
-        if len(chunks) != len(vectors):
-            raise ValueError("one vector per chunk")
-        document_id = self.add_document(document, len(chunks), root, origin)
-        self.add_chunks(document_id, chunks, vectors)
-
-    def add_document(
-        self,
-        document: Document,
-        chunk_count: int,
-        root: str | None = None,
-        origin: str | None = None,
-    ) -> int:
-        """Record a document whose ``chunk_count`` chunks follow through ``add_chunks``."""
-        self._begin()
-        row = document_row(document, chunk_count, root, origin)
-        cursor = self.db.execute(
-            f"INSERT INTO documents ({DOCUMENT_INSERT_COLUMNS}) "
-            f"VALUES ({', '.join('?' * len(row))})",
-            row,
-        )
-        return int(cursor.lastrowid or 0)
 
     def add_chunks(self, document_id: int, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Record some of a document's chunks with their vectors, in order."""
@@ -549,7 +352,7 @@ class FaissStore:
 
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
-        self._begin()
+        self._write()
         index = self.index  # loaded (and checked against the chunk count) before rows change
         ids = []
         for c in chunks:
@@ -575,42 +378,20 @@ class FaissStore:
             )
             self._index_dirty = True
 
-    def touch_file(self, file: str, mtime: float) -> None:
-        """Remember a new mtime for a file whose content did not change."""
-        self._begin()
-        self.db.execute("UPDATE documents SET mtime = ? WHERE file = ?", (mtime, file))
-
-    def set_origin(self, file: str, root: str | None, origin: str | None) -> None:
-        """Remember the folder argument (and path under it) a file was found through."""
-        self._begin()
-        self.db.execute(
-            "UPDATE documents SET root = ?, origin = ? WHERE file = ?", (root, origin, file)
-        )
-
-    def delete_file(self, file: str) -> int:
-        """Remove every document of a file with its chunks; returns how many chunks went."""
-        return self._delete("d.file = ?", (file,))
-
-    def delete_documents(self, keys: Iterable[str]) -> int:
-        """Remove documents by key (their path, or ``file#id``); returns how many chunks went."""
-        return sum(self._delete("d.path = ?", (key,)) for key in keys)
-
-    def _delete(self, where: str, args: tuple[Any, ...]) -> int:
+    def _forget_chunks(self, where: str, args: Sequence[Any]) -> int:
         import numpy as np
 
-        self._begin()
         ids = [
             r[0]
-            for r in self.db.execute(
-                f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}",
+            for r in self._rows(
+                f"SELECT id FROM {{chunks}} WHERE document_id IN "
+                f"(SELECT id FROM {{documents}} WHERE {where})",
                 args,
             )
         ]
         if ids:
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))  # loads before rows change
             self._index_dirty = True
-        # Chunks go with their documents (ON DELETE CASCADE), the lexical index by trigger.
-        self.db.execute(f"DELETE FROM documents WHERE {where.replace('d.', '')}", args)
         return len(ids)
 
     def save(self) -> None:
@@ -678,12 +459,6 @@ class FaissStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-
-    def __enter__(self) -> FaissStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @contextlib.contextmanager

@@ -135,13 +135,13 @@ class PostgresLocation:
     """A collection in a PostgreSQL database with pgvector (see ``postgres.py``)."""
 
     def __init__(self, url: str, name: str) -> None:
-        from ragcli.store import postgres as pgstore
+        from ragcli.store import postgres_collections
         from ragcli.store.postgres_db import redact
 
         self.url = url
         self.name = name
         self.where = f"{redact(url)} (collection {name})"
-        self._pg = pgstore
+        self._pg = postgres_collections
 
     def recover(self) -> None:
         """Nothing to finish: every change to a database collection is one transaction."""
@@ -152,10 +152,10 @@ class PostgresLocation:
     def read_manifest(self) -> dict[str, Any]:
         return dict(self._pg.read_manifest(self.url, self.name))
 
-    def open(self, writable: bool = False, load_vectors: bool = True) -> Store:
+    def open(self, writable: bool = False, load_vectors: bool = True) -> PgStore:
         return self._pg.PgStore(self.url, self.name, writable=writable)
 
-    def create(self, manifest: dict[str, Any]) -> Store:
+    def create(self, manifest: dict[str, Any]) -> PgStore:
         return self._pg.PgStore.create(self.url, self.name, manifest)
 
     def discard_new(self, store: Store) -> None:
@@ -165,10 +165,10 @@ class PostgresLocation:
     def discard_staging(self) -> None:
         """Left to ``create_staging``: other ingesters may be writing now, never a rebuild."""
 
-    def open_for_rebuild(self) -> Store:
+    def open_for_rebuild(self) -> PgStore:
         return self._pg.PgStore(self.url, self.name, writable=True, exclusive=True)
 
-    def create_staging(self, manifest: dict[str, Any], generation: int) -> Any:
+    def create_staging(self, manifest: dict[str, Any], generation: int) -> PgStore:
         return self._pg.create_staging(self.url, self.name, manifest, generation)
 
     def publish_staging(self, new: Store, old: Store) -> None:

@@ -18,25 +18,22 @@ generation. psycopg is imported here only, and only when a PostgreSQL store is u
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ragcli.errors import (
     CollectionBusyError,
     CollectionNotFoundError,
-    StoreUnavailableError,
 )
-from ragcli.records import Chunk, Document, Hit
+from ragcli.records import Chunk
+from ragcli.store.base import SqlStore
 from ragcli.store.common import (
-    DOCUMENT_INSERT_COLUMNS,
     IndexDescription,
     StoredDocument,
     check_dimension,
     check_format,
-    document_row,
 )
 
 if TYPE_CHECKING:
@@ -45,12 +42,9 @@ from ragcli.store.postgres_db import (
     TEXT_SEARCH_CONFIG,
     check_same,
     connect,
-    connect_error,
-    drop_tables,
-    first_line,
+    guarded,
     identifier,
     make_collection,
-    password_of,
     redact,
     setup,
 )
@@ -68,43 +62,6 @@ BM25_B = 0.75
 # writers, exclusive for rebuilds and drops); (collection id, hash of the path) one file.
 LOCK_CLASS = 0x72616763  # "ragc"
 _WORD = re.compile(r"[^\W_]+")
-
-_DOCUMENT_COLUMNS = "path, file, doc_id, source, sha256, size, mtime, chunks, root, origin"
-
-
-_T = TypeVar("_T")
-
-
-def _guarded(method: Callable[..., _T]) -> Callable[..., _T]:
-    """Turn a lost connection or a deadlock in a store method into a ragcli error."""
-
-    @functools.wraps(method)
-    def wrapper(self: PgStore, *args: Any, **kwargs: Any) -> _T:
-        import psycopg
-
-        try:
-            return method(self, *args, **kwargs)
-        except psycopg.errors.DeadlockDetected as e:
-            raise CollectionBusyError(
-                f"collection {self.name!r}: another ingester is writing the same files "
-                "(PostgreSQL broke a deadlock)",
-                "run the command again; what was committed before stays",
-            ) from e
-        except psycopg.errors.OutOfMemory as e:  # 53200, most often the lock table
-            raise StoreUnavailableError(
-                f"PostgreSQL at {redact(self.url)} ran out of shared memory: "
-                f"{first_line(e, password_of(self.url))}",
-                "an ingest locks each file it writes until its next commit: commit more often "
-                "(RAGCLI_COMMIT_EVERY=10) or raise max_locks_per_transaction on the server",
-            ) from e
-        except psycopg.OperationalError as e:
-            raise StoreUnavailableError(
-                f"lost the connection to PostgreSQL at {redact(self.url)}: "
-                f"{first_line(e, password_of(self.url))}",
-                "what was committed before stays; run the command again when the server is back",
-            ) from e
-
-    return wrapper
 
 
 def _glob_regex(glob: str) -> str:
@@ -135,14 +92,14 @@ def _vector_text(vector: Any) -> str:
 # -- the collection ----------------------------------------------------------------------------
 
 
-class PgStore:
+class PgStore(SqlStore):
     """One collection in a PostgreSQL database; the same methods as ``FaissStore``."""
 
     def __init__(
         self, url: str, name: str, writable: bool = False, exclusive: bool = False
     ) -> None:
         self.url = url
-        self.name = name
+        self._name = name
         self.writable = writable
         self.lock_files = writable  # a rebuild's staging collection has no other writer
         self._dirty = False  # rows changed in the open transaction
@@ -156,7 +113,11 @@ class PgStore:
             self.close()
             raise
 
-    @_guarded
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @guarded
     def _open(self, exclusive: bool) -> None:
         import psycopg
 
@@ -236,87 +197,50 @@ class PgStore:
 
         return sql.SQL(query).format(documents=self.documents_table, chunks=self.chunks_table)
 
-    def _rows(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
+    @guarded
+    def _rows(self, query: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
         return list(self.conn.execute(self._sql(query), args).fetchall())
 
-    def _documents(self, where: str, args: Sequence[Any], order: str = "id") -> list[Any]:
-        rows = self._rows(
-            f"SELECT {_DOCUMENT_COLUMNS} FROM {{documents}} WHERE {where} ORDER BY {order}", args
-        )
-        return [
-            StoredDocument(
-                key=r[0],
-                file=r[1],
-                doc_id=r[2],
-                source=r[3],
-                sha256=r[4],
-                size=r[5],
-                mtime=r[6],
-                chunks=r[7],
-                root=r[8],
-                origin=r[9],
-            )  # fmt: skip
-            for r in rows
-        ]
+    @guarded
+    def _execute(self, query: str, args: Sequence[Any] = ()) -> None:
+        self.conn.execute(self._sql(query), args)
 
-    @_guarded
+    @guarded
+    def _insert(self, query: str, args: Sequence[Any]) -> int:
+        return int(self.conn.execute(self._sql(query + " RETURNING id"), args).fetchone()[0])
+
+    def _under(self, prefix: str) -> tuple[str, list[Any]]:
+        return "starts_with(origin, %s)", [prefix]
+
+    def _stored_chunks(self) -> int:
+        return int(self._chunks)
+
+    def _index_problems(self, chunks: int) -> list[str]:
+        vectors, lexical, words = self._rows(
+            "SELECT count(embedding), count(lexemes), coalesce(sum(words), 0) FROM {chunks}"
+        )[0]
+        found = {"vectors": vectors, "lexical entries": lexical}
+        problems = [f"{count} {what}" for what, count in found.items() if count != chunks]
+        if int(words) != int(self._words):
+            problems.append(f"{words} words counted as {self._words}")
+        return problems
+
+    @guarded
     def documents_of_file(self, file: str) -> list[StoredDocument]:
         """The documents of one file; a writer locks the file until its next commit."""
         if self.lock_files:
             self.conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (self.id, file))
-        return self._documents("file = %s", (file,))
-
-    @_guarded
-    def documents(self) -> list[StoredDocument]:
-        return self._documents("true", (), order="source")
-
-    @_guarded
-    def documents_from_folder(self, folder: str) -> list[StoredDocument]:
-        """Documents found under ``folder`` (or a folder inside it) by an ingest of a folder."""
-        prefix = folder.rstrip("/") + "/"
-        return self._documents("starts_with(origin, %s)", (prefix,))
-
-    @_guarded
-    def ingest_arguments(self) -> list[str]:
-        """What to read again to rebuild the collection: its folders, then its loose files."""
-        folders = self._rows(
-            "SELECT DISTINCT root FROM {documents} WHERE root IS NOT NULL ORDER BY 1"
-        )
-        files = self._rows("SELECT DISTINCT file FROM {documents} WHERE root IS NULL ORDER BY 1")
-        return [r[0] for r in folders] + [r[0] for r in files]
-
-    @_guarded
-    def document_details(self) -> list[dict[str, Any]]:
-        """Every document with its size, chunk count and when it was ingested, by source."""
-        names = "source path file doc_id format title chunks size mtime ingested_at".split()
-        rows = self._rows(f"SELECT {', '.join(names)} FROM {{documents}} ORDER BY source")
-        return [dict(zip(names, r)) for r in rows]
-
-    @_guarded
-    def counts(self) -> dict[str, int]:
-        """Documents, distinct files and chunks."""
-        documents, files = self._rows("SELECT count(*), count(DISTINCT file) FROM {documents}")[0]
-        return {"documents": documents, "files": files, "chunks": int(self._chunks)}
+        return super().documents_of_file(file)
 
     @property
     def chunk_count(self) -> int:
         return int(self._chunks)
 
-    @_guarded
-    def sample_texts(self, count: int) -> list[str]:
-        """Up to ``count`` chunk texts spread over the collection."""
-        total = self._rows("SELECT coalesce(max(id), 0) FROM {chunks}")[0][0]
-        step = max(1, int(total) // max(1, count))
-        rows = self._rows(
-            "SELECT text FROM {chunks} WHERE id %% %s = 0 ORDER BY id LIMIT %s", (step, count)
-        )
-        return [r[0] for r in rows]
-
     @property
     def updated_at(self) -> float | None:
         return self._updated
 
-    @_guarded
+    @guarded
     def disk_bytes(self) -> int:
         """Bytes the collection's tables and indexes take in the database."""
         from psycopg import sql
@@ -347,7 +271,7 @@ class PgStore:
         condition = f"{column} IN (SELECT id FROM {{documents}} WHERE source ~ %s)"
         return condition, [_glob_regex(source_glob)]
 
-    @_guarded
+    @guarded
     def dense(
         self, vector: np.ndarray, k: int, source_glob: str | None = None, exact: bool | None = None
     ) -> list[tuple[int, float]]:
@@ -373,7 +297,7 @@ class PgStore:
         )
         return [(int(i), float(s)) for i, s in rows]
 
-    @_guarded
+    @guarded
     def lexical(
         self, terms: Sequence[str], k: int, source_glob: str | None = None
     ) -> list[tuple[int, float]]:
@@ -431,7 +355,7 @@ class PgStore:
         )
         return [(int(i), float(s)) for i, s in rows]
 
-    @_guarded
+    @guarded
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of some chunks, one row each."""
         import numpy as np
@@ -440,46 +364,11 @@ class PgStore:
         if not len(ids):
             return np.zeros((0, dimension), dtype=np.float32)
         wanted = [int(i) for i in ids]
-        rows = dict(
-            self._rows("SELECT id, embedding::real[] FROM {chunks} WHERE id = ANY(%s)", (wanted,))
+        found = self._rows(
+            "SELECT id, embedding::real[] FROM {chunks} WHERE id = ANY(%s)", (wanted,)
         )
+        rows = {int(r[0]): r[1] for r in found}
         return np.asarray([rows[i] for i in wanted], dtype=np.float32)
-
-    @_guarded
-    def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
-        """Hits for (chunk id, score) pairs, in the given order."""
-        ids = [int(i) for i, _ in scored]
-        found = {
-            r[0]: r
-            for r in self._rows(
-                "SELECT c.id, c.key, c.ordinal, c.text, c.page, c.line_start, c.line_end, "
-                "c.heading, d.source, d.doc_id FROM {chunks} c JOIN {documents} d "
-                "ON d.id = c.document_id WHERE c.id = ANY(%s)",
-                (ids,),
-            )
-        }
-        hits: list[Hit] = []
-        for chunk_id, score in scored:
-            r = found.get(int(chunk_id))
-            if r is None:
-                continue
-            hits.append(
-                Hit(
-                    rank=len(hits) + 1,
-                    score=score,
-                    text=r[3],
-                    source=r[8],
-                    chunk_key=r[1],
-                    page=r[4],
-                    line_start=r[5],
-                    line_end=r[6],
-                    heading=r[7],
-                    doc_id=r[9],
-                    ordinal=r[2],
-                    row_id=int(chunk_id),
-                )  # fmt: skip
-            )
-        return hits
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -488,25 +377,7 @@ class PgStore:
             raise RuntimeError("collection opened read-only")
         self._dirty = True
 
-    @_guarded
-    def add_document(
-        self,
-        document: Document,
-        chunk_count: int,
-        root: str | None = None,
-        origin: str | None = None,
-    ) -> int:
-        """Record a document whose ``chunk_count`` chunks follow through ``add_chunks``."""
-        self._write()
-        values = document_row(document, chunk_count, root, origin)
-        row = self._rows(
-            f"INSERT INTO {{documents}} ({DOCUMENT_INSERT_COLUMNS}) "
-            f"VALUES ({', '.join(['%s'] * len(values))}) RETURNING id",
-            values,
-        )
-        return int(row[0][0])
-
-    @_guarded
+    @guarded
     def add_chunks(self, document_id: int, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Record some of a document's chunks with their vectors (one COPY)."""
         if len(chunks) != len(vectors):
@@ -539,46 +410,17 @@ class PgStore:
         self._chunk_delta += len(chunks)
         self._word_delta += sum(words)
 
-    @_guarded
-    def touch_file(self, file: str, mtime: float) -> None:
-        """Remember a new mtime for a file whose content did not change."""
-        self._write()
-        self.conn.execute(
-            self._sql("UPDATE {documents} SET mtime = %s WHERE file = %s"), (mtime, file)
-        )
-
-    @_guarded
-    def set_origin(self, file: str, root: str | None, origin: str | None) -> None:
-        """Remember the folder argument (and path under it) a file was found through."""
-        self._write()
-        self.conn.execute(
-            self._sql("UPDATE {documents} SET root = %s, origin = %s WHERE file = %s"),
-            (root, origin, file),
-        )
-
-    def delete_file(self, file: str) -> int:
-        """Remove every document of a file with its chunks; returns how many chunks went."""
-        return self._delete("file = %s", (file,))
-
-    def delete_documents(self, keys: Iterable[str]) -> int:
-        """Remove documents by key (their path, or ``file#id``); returns how many chunks went."""
-        return sum(self._delete("path = %s", (key,)) for key in keys)
-
-    @_guarded
-    def _delete(self, where: str, args: tuple[Any, ...]) -> int:
-        self._write()
+    def _forget_chunks(self, where: str, args: Sequence[Any]) -> int:
         chunks, words = self._rows(
             "SELECT count(*), coalesce(sum(words), 0) FROM {chunks} WHERE document_id IN "
             f"(SELECT id FROM {{documents}} WHERE {where})",
             args,
         )[0]
-        # Chunks go with their documents (ON DELETE CASCADE), index entries with the rows.
-        self.conn.execute(self._sql(f"DELETE FROM {{documents}} WHERE {where}"), args)
         self._chunk_delta -= int(chunks)
         self._word_delta -= int(words)
         return int(chunks)
 
-    @_guarded
+    @guarded
     def save(self) -> None:
         """Commit: the rows, the counts and a new generation in one transaction.
 
@@ -614,132 +456,3 @@ class PgStore:
             with contextlib.suppress(Exception):
                 self.conn.close()  # session advisory locks go with the session
             self.conn = None
-
-    def __enter__(self) -> PgStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# -- whole collections -------------------------------------------------------------------------
-
-
-def staging_name(name: str) -> str:
-    """Where ``ingest --rebuild`` builds the collection that replaces ``name``."""
-    return f".{name}.rebuild"
-
-
-def read_manifest(url: str, name: str) -> dict[str, Any]:
-    """A collection's manifest (its row); CollectionNotFoundError when there is none."""
-    with contextlib.closing(PgStore(url, name)) as store:
-        return store.manifest
-
-
-def collection_exists(url: str, name: str) -> bool:
-    """Whether the database holds the collection."""
-    import psycopg
-
-    conn = connect(url, autocommit=True)
-    try:
-        row = conn.execute("SELECT 1 FROM ragcli_collections WHERE name = %s", (name,)).fetchone()
-        return row is not None
-    except psycopg.errors.UndefinedTable:
-        return False
-    except psycopg.OperationalError as e:
-        raise connect_error(e, url) from None
-    finally:
-        conn.close()
-
-
-def collection_names(url: str) -> list[str]:
-    """The collections the database holds (not rebuilds in progress)."""
-    import psycopg
-
-    conn = connect(url, autocommit=True)
-    try:
-        rows = conn.execute(
-            "SELECT name FROM ragcli_collections WHERE name NOT LIKE '.%%' ORDER BY name"
-        ).fetchall()
-        return [r[0] for r in rows]
-    except psycopg.errors.UndefinedTable:
-        return []
-    finally:
-        conn.close()
-
-
-def discard_if_empty(url: str, name: str) -> None:
-    """Delete a collection that never got a commit, unless another writer is at it."""
-    with contextlib.suppress(CollectionBusyError, CollectionNotFoundError, StoreUnavailableError):
-        store = PgStore(url, name, writable=True, exclusive=True)
-        try:
-            if store.generation == 0:
-                _drop(store)
-        finally:
-            store.close()
-
-
-def discard_staging(url: str, name: str) -> None:
-    """Delete what a rebuild that died left behind."""
-    with contextlib.suppress(CollectionNotFoundError, CollectionBusyError):
-        store = PgStore(url, staging_name(name), writable=True, exclusive=True)
-        try:
-            _drop(store)
-        finally:
-            store.close()
-
-
-def create_staging(url: str, name: str, manifest: dict[str, Any], generation: int) -> PgStore:
-    """A new collection for a rebuild; its generations continue ``generation``."""
-    discard_staging(url, name)
-    staged = staging_name(name)
-    store = PgStore.create(url, staged, manifest)
-    try:
-        store.conn.execute(
-            "UPDATE ragcli_collections SET generation = %s WHERE id = %s", (generation, store.id)
-        )
-        store.conn.commit()
-        store.generation = generation
-        # One transaction holds the whole rebuild: per-file locks would pile up in it, and
-        # the staging collection is invisible to other ingesters.
-        store.lock_files = False
-    except BaseException:
-        store.close()
-        raise
-    return store
-
-
-@_guarded
-def _publish(new: PgStore, old: PgStore) -> None:
-    conn = new.conn
-    with conn.transaction():
-        drop_tables(conn, old.id)
-        conn.execute("DELETE FROM ragcli_collections WHERE id = %s", (old.id,))
-        conn.execute("UPDATE ragcli_collections SET name = %s WHERE id = %s", (old.name, new.id))
-
-
-def publish_staging(new: PgStore, old: PgStore) -> None:
-    """Put a rebuilt collection in the place of the old one, in one transaction."""
-    old.rollback()  # the old writer's snapshot must not hold its tables while they go
-    try:
-        _publish(new, old)
-    finally:
-        new.close()
-
-
-@_guarded
-def _drop(store: PgStore) -> None:
-    conn = store.conn
-    with conn.transaction():
-        drop_tables(conn, store.id)
-        conn.execute("DELETE FROM ragcli_collections WHERE id = %s", (store.id,))
-
-
-def drop_collection(url: str, name: str) -> None:
-    """Delete a collection, unless a writer holds it."""
-    store = PgStore(url, name, writable=True, exclusive=True)
-    try:
-        _drop(store)
-    finally:
-        store.close()
-    discard_staging(url, name)

@@ -1,19 +1,20 @@
-"""The PostgreSQL side of the database store: URLs and connection errors, the server set-up
-(extension, text search configuration, the collections table), and each collection's tables."""
+"""The PostgreSQL side of the database store: URLs and connection errors (``guarded`` turns
+them into ragcli errors), the server set-up (extension, text search configuration, the
+collections table), and each collection's tables."""
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ragcli.errors import (
+    CollectionBusyError,
     IncompatibleCollectionError,
     StoreUnavailableError,
 )
-
-if TYPE_CHECKING:
-    pass
 
 # The schema and the server-side set-up.
 SCHEMES = ("postgresql", "postgres")
@@ -245,3 +246,39 @@ def drop_tables(conn: Any, collection_id: int) -> None:
         conn.execute(
             sql.SQL("DROP TABLE IF EXISTS {}").format(identifier(f"ragcli_{collection_id}_{kind}"))
         )
+
+
+_T = TypeVar("_T")
+
+
+def guarded(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Turn a lost connection, a deadlock or a full lock table in a ``PgStore`` method (whose
+    ``self`` has ``name`` and ``url``) into a ragcli error."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> _T:
+        import psycopg
+
+        try:
+            return method(self, *args, **kwargs)
+        except psycopg.errors.DeadlockDetected as e:
+            raise CollectionBusyError(
+                f"collection {self.name!r}: another ingester is writing the same files "
+                "(PostgreSQL broke a deadlock)",
+                "run the command again; what was committed before stays",
+            ) from e
+        except psycopg.errors.OutOfMemory as e:  # 53200, most often the lock table
+            raise StoreUnavailableError(
+                f"PostgreSQL at {redact(self.url)} ran out of shared memory: "
+                f"{first_line(e, password_of(self.url))}",
+                "an ingest locks each file it writes until its next commit: commit more often "
+                "(RAGCLI_COMMIT_EVERY=10) or raise max_locks_per_transaction on the server",
+            ) from e
+        except psycopg.OperationalError as e:
+            raise StoreUnavailableError(
+                f"lost the connection to PostgreSQL at {redact(self.url)}: "
+                f"{first_line(e, password_of(self.url))}",
+                "what was committed before stays; run the command again when the server is back",
+            ) from e
+
+    return wrapper

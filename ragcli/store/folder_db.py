@@ -1,0 +1,98 @@
+"""The folder store's SQLite database: its schema, the query dialect, the version-1 upgrade.
+
+``meta.sqlite`` holds the documents and chunks (the columns ``base.SqlStore`` reads and writes),
+the lexical index (FTS5, BM25 with Porter stemming, kept in step with the chunks by triggers)
+and a small ``state`` table (the committed generation, when it was committed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sqlite3
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    file TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    format TEXT NOT NULL,
+    title TEXT,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    chunks INTEGER NOT NULL,
+    ingested_at REAL NOT NULL,
+    root TEXT,    -- the folder argument the file was found in; NULL for a file or glob argument
+    origin TEXT   -- root + the file's path under it (before symlinks are resolved)
+);
+CREATE INDEX IF NOT EXISTS documents_by_file ON documents(file);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    page INTEGER,
+    line_start INTEGER,
+    line_end INTEGER,
+    heading TEXT
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
+-- The lexical index: BM25 over the chunk texts (Porter stemming), kept in step by triggers so
+-- it commits in the same transaction as the metadata.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
+
+# Added by format 2; a version-1 database read as it is lacks them.
+_ORIGIN_COLUMNS = (("root", "TEXT"), ("origin", "TEXT"))
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """The database, in autocommit mode (transactions are begun explicitly), foreign keys on."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+def create_tables(db: sqlite3.Connection) -> None:
+    """Make what a new collection lacks; write-ahead logging, so readers never wait."""
+    db.execute("PRAGMA journal_mode = WAL")
+    db.executescript(_SCHEMA)
+
+
+def has_origin_columns(db: sqlite3.Connection) -> bool:
+    """Whether the documents table has format 2's columns."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(documents)")}
+    return all(name in columns for name, _ in _ORIGIN_COLUMNS)
+
+
+def add_origin_columns(db: sqlite3.Connection) -> None:
+    """Give a version-1 documents table format 2's columns."""
+    if has_origin_columns(db):
+        return
+    for name, kind in _ORIGIN_COLUMNS:
+        with contextlib.suppress(sqlite3.OperationalError):  # already there
+            db.execute(f"ALTER TABLE documents ADD COLUMN {name} {kind}")
+
+
+@functools.lru_cache(maxsize=256)
+def sqlite_query(query: str) -> str:
+    """A query of ``SqlStore``'s dialect in SQLite's: ``?`` placeholders, the table names."""
+    query = query.format(documents="documents", chunks="chunks")
+    return query.replace("%s", "?").replace("%%", "%")

@@ -209,8 +209,7 @@ def list_collections(settings: Settings) -> list[CollectionSummary]:
 
 
 def _database_collections(settings: Settings) -> list[CollectionSummary]:
-    from ragcli.store import postgres_collections
-    from ragcli.store import postgres_db
+    from ragcli.store import postgres_collections, postgres_db
 
     urls = set(remembered_stores(settings).values())
     if settings.store and postgres_db.is_url(settings.store):

@@ -1,0 +1,265 @@
+"""The ``eval --answers`` use case: ask judged questions, score the answers and the abstentions.
+
+Every question is answered with the retrieval gate off, and the gate (``--min-score``) is then
+applied to the recorded evidence, exactly as ``ask`` applies it before generating. That gives
+the figures at the configured threshold and, from the same answers, at every other threshold:
+the trade-off between the share of questions answered and how many of those answers are right.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ragcli.answer_metrics import (
+    AnswerQuestion,
+    AnswerScore,
+    AnswerSummary,
+    contains_answer,
+    load_answer_questions,
+    score_answer,
+    summarize,
+)
+from ragcli.config import Settings
+from ragcli.errors import UsageError
+from ragcli.pipeline.answering import MIN_SCORE, ask_batch
+from ragcli.pipeline.events import Events
+from ragcli.records import Answer
+
+# Thresholds on the evidence (best cosine) the trade-off is traced at.
+CURVE_STEPS = 41
+
+
+@dataclass
+class CurvePoint:
+    """Answers at one abstention threshold."""
+
+    threshold: float
+    answered: float  # share of all questions answered
+    correct: float | None  # of the answered ones, share right (an answerable one, answer found)
+    abstention_precision: float | None
+    abstention_recall: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _rounded(v, 4) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class AnswerEvalReport:
+    """An answer evaluation: the figures at the threshold in use, the trade-off, the rows."""
+
+    collection: str
+    questions_file: str
+    threshold: float
+    summary: AnswerSummary
+    curve: list[CurvePoint]
+    seconds: float
+    scores: list[AnswerScore] = field(default_factory=list)
+    saved: str | None = None
+    plot: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {}
+        for name, value in self.summary.to_dict().items():
+            if isinstance(value, dict):  # latency percentiles
+                summary[name] = {k: _rounded(v, 3) for k, v in value.items()}
+            else:
+                summary[name] = _rounded(value, 4)
+        return {
+            "collection": self.collection,
+            "questions_file": self.questions_file,
+            "threshold": self.threshold,
+            "summary": summary,
+            "curve": [p.to_dict() for p in self.curve],
+            "seconds": round(self.seconds, 3),
+            "saved": self.saved,
+            "plot": self.plot,
+        }
+
+
+def _rounded(value: Any, digits: int) -> Any:
+    return round(value, digits) if isinstance(value, float) else value
+
+
+def _row(
+    question: AnswerQuestion, answer: Answer, score: AnswerScore, reason: str | None
+) -> dict[str, Any]:
+    """One question's line in ``--save``: what was asked, said, cited and decided."""
+    return {
+        "id": question.id,
+        "question": question.question,
+        "gold_answers": question.answers,
+        "gold_documents": question.gold,
+        "answerable": question.answerable,
+        "answer": answer.text,
+        "abstained": score.abstained,
+        "abstain_reason": reason,
+        "evidence": round(answer.evidence, 4),
+        "citations": [c.to_dict() for c in answer.citations],
+        "exact_match": score.exact_match,
+        "f1": round(score.f1, 4),
+        "contains": score.contains,
+        "cited_gold": score.cited_gold,
+        "timings": {k: round(v, 4) for k, v in answer.timings.items()},
+    }
+
+
+def _gated(answer: Answer, threshold: float) -> tuple[bool, str | None]:
+    """Whether ``ask`` would have withheld the answer at ``threshold``, and why."""
+    if answer.evidence < threshold:
+        return True, "weak retrieval"
+    return answer.abstained, answer.abstain_reason
+
+
+def _answered(
+    settings: Settings,
+    questions: list[AnswerQuestion],
+    top_k: int | None,
+    events: Events,
+) -> Iterator[tuple[AnswerQuestion, Answer, float]]:
+    """Each question with its ungated answer and the seconds it took."""
+    by_index = {str(i): q for i, q in enumerate(questions)}
+    pairs = ((key, q.question) for key, q in by_index.items())
+    events.start(len(questions), "answering")
+    started = time.perf_counter()
+    try:
+        for key, answer in ask_batch(settings, pairs, top_k, events, abstain=False):
+            seconds = time.perf_counter() - started
+            events.advance()
+            yield by_index[key], answer, seconds
+            started = time.perf_counter()
+    finally:
+        events.finish()
+
+
+def evaluate_answers(
+    settings: Settings,
+    questions_file: Path,
+    top_k: int | None = None,
+    events: Events | None = None,
+    save: Path | None = None,
+    plot: Path | None = None,
+) -> AnswerEvalReport:
+    """Ask every question of ``questions_file`` of the collection and score what comes back."""
+    events = events or Events()
+    questions = load_answer_questions(questions_file)
+    threshold = settings.min_score if settings.min_score is not None else MIN_SCORE
+    started = time.perf_counter()
+    results: list[tuple[AnswerQuestion, Answer, AnswerScore]] = []
+    out = _open_save(save)
+    try:
+        for question, answer, seconds in _answered(settings, questions, top_k, events):
+            withheld, reason = _gated(answer, threshold)
+            first = answer.timings.get("first_token_s")
+            retrieve = answer.timings.get("retrieve_s", 0.0)
+            score = score_answer(
+                question,
+                answer.text,
+                withheld,
+                [c.to_dict() for c in answer.citations],
+                seconds if not withheld or reason != "weak retrieval" else retrieve,
+                first_token_s=(retrieve + first) if first is not None else None,
+                confidence=answer.evidence,
+            )
+            results.append((question, answer, score))
+            if out is not None:
+                row = _row(question, answer, score, reason)
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                out.flush()
+    finally:
+        if out is not None:
+            out.close()
+    scores = [s for _, _, s in results]
+    ungated = [(q, a) for q, a, _ in results]  # each answer as the model and the check left it
+    report = AnswerEvalReport(
+        collection=settings.collection,
+        questions_file=str(questions_file),
+        threshold=threshold,
+        summary=summarize(scores),
+        curve=trade_off(ungated),
+        seconds=time.perf_counter() - started,
+        scores=scores,
+        saved=str(save) if save else None,
+    )
+    if plot is not None:
+        plot_trade_off(report, plot)
+        report.plot = str(plot)
+    return report
+
+
+def _open_save(save: Path | None) -> Any:
+    if save is None:
+        return None
+    try:
+        return save.open("w", encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot write {save}: {e.strerror or e}") from None
+
+
+def trade_off(answers: list[tuple[AnswerQuestion, Answer]]) -> list[CurvePoint]:
+    """Answered share and correctness as the evidence threshold moves from 0 to 1.
+
+    A question counts as answered at a threshold when its evidence reaches it and the answer
+    passed its own checks (the model did not decline, every sentence was supported); it is
+    right when the question is answerable and a gold answer stands in the answer.
+    """
+    right_answer = [q.answerable and contains_answer(a.text, q.answers) for q, a in answers]
+    points = []
+    for step in range(CURVE_STEPS):
+        threshold = step / (CURVE_STEPS - 1)
+        answered = right = withheld = withheld_rightly = unanswerable = 0
+        for (question, answer), good in zip(answers, right_answer):
+            gives = answer.evidence >= threshold and not answer.abstained
+            unanswerable += not question.answerable
+            if gives:
+                answered += 1
+                right += good
+            else:
+                withheld += 1
+                withheld_rightly += not question.answerable
+        points.append(
+            CurvePoint(
+                threshold=threshold,
+                answered=answered / len(answers) if answers else 0.0,
+                correct=right / answered if answered else None,
+                abstention_precision=withheld_rightly / withheld if withheld else None,
+                abstention_recall=withheld_rightly / unanswerable if unanswerable else None,
+            )
+        )
+    return points
+
+
+def plot_trade_off(report: AnswerEvalReport, path: Path) -> None:
+    """Draw the trade-off to a PNG (matplotlib, the ``plot`` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError(
+            "--plot needs matplotlib", "pip install 'ragcli[plot]' (or matplotlib)"
+        ) from None
+    points = [(p.answered, p.correct) for p in report.curve if p.correct is not None]
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    axes.plot([x for x, _ in points], [y for _, y in points], marker=".")
+    here = min(report.curve, key=lambda p: abs(p.threshold - report.threshold))
+    if here.correct is not None:
+        axes.scatter([here.answered], [here.correct], color="red", zorder=3)
+        axes.annotate(f"threshold {report.threshold:.2f}", (here.answered, here.correct))
+    axes.set_xlabel("share of questions answered")
+    axes.set_ylabel("share of answers that are right")
+    axes.set_xlim(0, 1.02)
+    axes.set_ylim(0, 1.02)
+    axes.set_title(f"{report.collection}: answered vs right as the threshold moves")
+    axes.grid(True, alpha=0.3)
+    try:
+        figure.savefig(path, dpi=110, bbox_inches="tight")
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        plt.close(figure)

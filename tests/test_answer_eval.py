@@ -1,0 +1,77 @@
+"""``eval --answers`` as a use case, on the fake models: scores, the gate, the trade-off."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ragcli import pipeline
+from ragcli.config import load_settings
+from ragcli.pipeline.answer_eval import evaluate_answers
+
+pytestmark = pytest.mark.usefixtures("fake_models")
+
+
+def _questions(tmp_path: Path) -> Path:
+    path = tmp_path / "questions.jsonl"
+    records = [
+        {"id": "k", "question": "Who was the lighthouse keeper?", "answers": ["Ivo Sand"],
+         "doc_ids": ["gamma.rst"]},
+        {"id": "b", "question": "When did the Brindle bridge open?", "answers": ["1932"],
+         "doc_ids": ["alpha.txt"]},
+        {"id": "u", "question": "Who painted the harbour mural?", "answers": [],
+         "is_impossible": True},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_every_answer_is_scored_and_saved(corpus: Path, tmp_path: Path) -> None:
+    settings = load_settings(min_score=0.0)
+    pipeline.ingest(settings, [str(corpus)])
+    saved = tmp_path / "answers.jsonl"
+    report = evaluate_answers(settings, _questions(tmp_path), top_k=3, save=saved)
+    rows = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["k", "b", "u"]
+    by_id = {r["id"]: r for r in rows}
+    # The fake answers with the first sentence of the best passage: right for both questions.
+    assert by_id["k"]["contains"] and by_id["k"]["cited_gold"]
+    assert "Ivo Sand" in by_id["k"]["answer"]
+    assert by_id["b"]["contains"] and not by_id["u"]["abstained"]
+    summary = report.summary
+    assert (summary.answerable, summary.unanswerable) == (2, 1)
+    assert summary.contains == 1.0 and summary.wrongly_abstained == 0.0
+    assert summary.abstained_unanswerable == 0.0 and summary.latency_s["p50"] is not None
+    data = report.to_dict()
+    assert data["threshold"] == 0.0 and len(data["curve"]) == 41
+
+
+def test_the_gate_is_applied_to_the_evidence_as_ask_applies_it(
+    corpus: Path, tmp_path: Path
+) -> None:
+    settings = load_settings(min_score=1.5)  # above any cosine: ask would withhold every answer
+    pipeline.ingest(settings, [str(corpus)])
+    report = evaluate_answers(settings, _questions(tmp_path))
+    assert all(s.abstained for s in report.scores)
+    assert report.summary.wrongly_abstained == 1.0
+    assert report.summary.abstained_unanswerable == 1.0
+    assert report.summary.abstention_precision == pytest.approx(1 / 3)
+    # Answers were still generated, so the trade-off covers the thresholds below the gate.
+    curve = report.curve
+    assert curve[0].threshold == 0.0 and curve[0].answered == 1.0
+    assert curve[0].correct == pytest.approx(2 / 3)
+    assert curve[-1].threshold == 1.0
+    shares = [p.answered for p in curve]
+    assert shares == sorted(shares, reverse=True)
+
+
+def test_the_trade_off_is_drawn(corpus: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    settings = load_settings(min_score=0.0)
+    pipeline.ingest(settings, [str(corpus)])
+    plot = tmp_path / "trade-off.png"
+    report = evaluate_answers(settings, _questions(tmp_path), plot=plot)
+    assert report.plot == str(plot)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

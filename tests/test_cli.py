@@ -186,11 +186,11 @@ def test_ctrl_c_during_ingest_exits_130_and_says_what_was_kept(corpus: Path, mon
 def test_closed_pipe_ends_quietly_with_exit_0(monkeypatch) -> None:
     import typer
 
-    from ragcli import cli
+    from ragcli.cli import root
 
     silenced = []
-    monkeypatch.setattr(cli, "_silence_stdout", lambda: silenced.append(True))
-    with pytest.raises(typer.Exit) as info, cli._boundary(debug=False):
+    monkeypatch.setattr(root, "silence_stdout", lambda: silenced.append(True))
+    with pytest.raises(typer.Exit) as info, root.boundary(debug=False):
         raise BrokenPipeError
     assert info.value.exit_code == 0 and silenced
 

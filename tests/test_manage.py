@@ -89,10 +89,10 @@ def test_collections_list_and_drop(corpus: Path) -> None:
 
 
 def test_drop_asks_on_a_terminal(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ragcli import cli
+    from ragcli.cli import manage as manage_commands
 
     run("ingest", str(corpus))
-    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(manage_commands, "_interactive", lambda: True)
     kept = run("collections", "drop", "default", input="n\n")
     assert kept.exit_code == 1 and "kept" in kept.stderr and "Drop collection" in kept.stderr
     gone = run("collections", "drop", "default", input="y\n")

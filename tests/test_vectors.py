@@ -32,10 +32,10 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make stdout look like a terminal to the renderers (CliRunner captures it otherwise)."""
     from rich.console import Console
 
-    from ragcli import console
+    from ragcli.console import streams
 
     monkeypatch.setattr(
-        console, "out", lambda: Console(force_terminal=True, no_color=True, width=120)
+        streams, "out", lambda: Console(force_terminal=True, no_color=True, width=120)
     )
 
 

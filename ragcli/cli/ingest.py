@@ -1,0 +1,111 @@
+"""``ragcli ingest``: files into a collection."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ragcli.cli import inputs
+from ragcli.cli.options import (
+    ChunkOverlap,
+    ChunkSize,
+    Collection,
+    Debug,
+    DocumentPrompt,
+    EmbedModel,
+    Json,
+    QueryPrompt,
+    Quiet,
+    Store,
+)
+from ragcli.cli.root import boundary
+from ragcli.errors import UsageError
+
+Paths = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Files, folders (recursive) or glob patterns; with --rebuild and none, what "
+        "the collection holds."
+    ),
+]
+DryRun = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Print what would be added, updated, removed; change nothing."),
+]
+Prune = Annotated[
+    bool,
+    typer.Option(
+        "--prune/--no-prune",
+        help="Remove files that are gone from a folder ingested again.",
+    ),
+]
+Rebuild = Annotated[
+    bool,
+    typer.Option(
+        "--rebuild",
+        help="Re-embed everything into a new collection (embedder and chunking may "
+        "change) and swap it in when done; the old one stays until then.",
+    ),
+]
+Shard = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="K/N",
+        help="Take the K-th of N shares of the files (by a hash of each file's path under "
+        "its folder), so N ingesters, on one machine or many, fill one collection together.",
+    ),
+]
+
+
+def ingest(
+    paths: Paths = None,
+    collection: Collection = None,
+    embed_model: EmbedModel = None,
+    query_prompt: QueryPrompt = None,
+    document_prompt: DocumentPrompt = None,
+    chunk_size: ChunkSize = None,
+    chunk_overlap: ChunkOverlap = None,
+    dry_run: DryRun = False,
+    prune: Prune = True,
+    rebuild: Rebuild = False,
+    shard: Shard = None,
+    store: Store = None,
+    json_: Json = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Read files into a collection: split, embed and index what is new or changed."""
+    from ragcli import console, pipeline
+
+    with boundary(debug):
+        settings = inputs.settings(
+            collection=collection,
+            embed_model=embed_model,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            store=store,
+        )
+        report = pipeline.ingest(
+            settings,
+            paths or [],
+            console.ConsoleEvents(quiet),
+            dry_run=dry_run,
+            prune=prune,
+            rebuild=rebuild,
+            shard=parse_shard(shard),
+        )
+        console.render_ingest(report, json_)
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    """``K/N`` as (K, N), 1 <= K <= N."""
+    if value is None:
+        return None
+    k, _, n = value.partition("/")
+    if k.strip().isdigit() and n.strip().isdigit() and 1 <= int(k) <= int(n):
+        return int(k), int(n)
+    raise UsageError(f"invalid --shard {value!r}", "use K/N with 1 <= K <= N, e.g. --shard 2/4")

@@ -1,0 +1,53 @@
+"""``ragcli models``: the models ragcli knows, and ``models prepare`` to ready them offline."""
+
+from __future__ import annotations
+
+import typer
+
+from ragcli.cli import inputs
+from ragcli.cli.options import Backend, Debug, EmbedModel, Json, Llm, Quiet
+from ragcli.cli.root import HELP_OPTIONS, boundary
+
+models_app = typer.Typer(
+    help="List the models ragcli knows, or prepare them ahead of time.",
+    context_settings=HELP_OPTIONS,
+)
+
+
+@models_app.callback(invoke_without_command=True)
+def models(
+    context: typer.Context,
+    embed_model: EmbedModel = None,
+    llm: Llm = None,
+    backend: Backend = None,
+    json_: Json = False,
+    debug: Debug = False,
+) -> None:
+    """List the bundled, configured and cached models: size, limits, memory, readiness."""
+    if context.invoked_subcommand is not None:
+        return
+    from ragcli import console
+    from ragcli.models import catalog
+
+    with boundary(debug):
+        settings = inputs.settings(embed_model=embed_model, llm=llm, backend=backend)
+        console.render_models(catalog.list_models(settings), json_)
+
+
+@models_app.command("prepare")
+def models_prepare(
+    embed_model: EmbedModel = None,
+    llm: Llm = None,
+    backend: Backend = None,
+    json_: Json = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Assemble, verify and convert the generator, and check the embedder loads (offline)."""
+    from ragcli import console
+    from ragcli.models import catalog
+
+    with boundary(debug):
+        settings = inputs.settings(embed_model=embed_model, llm=llm, backend=backend)
+        events = console.ConsoleEvents(quiet)
+        console.render_prepared(catalog.prepare_models(settings, events.status, events.warn), json_)

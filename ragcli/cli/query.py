@@ -1,0 +1,310 @@
+"""Questions to a collection: ``ragcli search``, ``ragcli ask`` and ``ragcli eval``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ragcli.cli import inputs
+from ragcli.cli.options import (
+    Backend,
+    ChunkOverlap,
+    ChunkSize,
+    Collection,
+    Debug,
+    DocumentPrompt,
+    EmbedModel,
+    Json,
+    Llm,
+    Mode,
+    QueryPrompt,
+    Quiet,
+    Store,
+    TopK,
+)
+from ragcli.cli.root import boundary
+from ragcli.errors import EXIT_NOT_ANSWERED, UsageError
+
+if TYPE_CHECKING:
+    from ragcli.records import Answer
+
+Question = Annotated[
+    str | None,
+    typer.Argument(help="The question; '-' or omitted reads it from standard input."),
+]
+PathGlob = Annotated[
+    str | None,
+    typer.Option(
+        "--path",
+        help="Only passages whose source matches this glob, e.g. 'docs/*.md' or '*.pdf'.",
+    ),
+]
+MaxPerDoc = Annotated[
+    int | None,
+    typer.Option(
+        "--max-per-doc",
+        min=1,
+        help="At most this many passages from one document [env: RAGCLI_MAX_PER_DOC].",
+    ),
+]
+Rerank = Annotated[
+    str | None,
+    typer.Option(
+        "--rerank",
+        help="Rerank with this cross-encoder (hub id or local folder) [env: RAGCLI_RERANK; "
+        "default: off].",
+    ),
+]
+Explain = Annotated[
+    bool,
+    typer.Option(
+        "--explain",
+        help="Show each hit's dense and lexical rank and score and the fused score.",
+    ),
+]
+SearchBatch = Annotated[
+    str | None,
+    typer.Option(
+        "--batch",
+        help="Answer every question in FILE ('-': stdin), one per line or JSON Lines with "
+        "id and question; prints JSON Lines.",
+    ),
+]
+MaxTokens = Annotated[
+    int | None,
+    typer.Option(
+        "--max-tokens",
+        min=1,
+        help="Most tokens to generate [env: RAGCLI_MAX_TOKENS; default: 256].",
+    ),
+]
+ShowPassages = Annotated[
+    bool, typer.Option("--show-passages", help="Print the text of each source after the answer.")
+]
+NoAbstain = Annotated[
+    bool,
+    typer.Option("--no-abstain", help="Generate even when retrieval finds nothing close enough."),
+]
+MinScore = Annotated[
+    float | None,
+    typer.Option(
+        "--min-score",
+        help="Abstain when no passage is this similar (cosine) to the question "
+        "[env: RAGCLI_MIN_SCORE; default: 0.35].",
+    ),
+]
+Temperature = Annotated[
+    float | None,
+    typer.Option("--temperature", min=0.0, help="Sampling temperature; 0 is greedy [default: 0]."),
+]
+Seed = Annotated[
+    int | None, typer.Option("--seed", help="Random seed for sampling (temperature > 0).")
+]
+AskBatch = Annotated[
+    str | None,
+    typer.Option(
+        "--batch",
+        help="Answer every question in FILE ('-': stdin), one per line or JSON Lines with "
+        "id and question; loads the models once and prints JSON Lines.",
+    ),
+]
+StreamJson = Annotated[
+    bool,
+    typer.Option(
+        "--stream-json",
+        help="Print JSON Lines events as the answer is made: token, citation, done.",
+    ),
+]
+Dataset = Annotated[
+    Path | None,
+    typer.Argument(
+        help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv); omit it to "
+        "evaluate the collection given with -c against --queries and --qrels."
+    ),
+]
+Queries = Annotated[
+    Path | None,
+    typer.Option("--queries", help="Queries: JSON Lines with _id and text, or one per line."),
+]
+Qrels = Annotated[
+    Path | None,
+    typer.Option("--qrels", help="Judgments: TSV query-id, corpus-id, score (BEIR or TREC)."),
+]
+SaveRun = Annotated[
+    Path | None,
+    typer.Option("--save-run", help="Write the ranking as a TREC run file."),
+]
+
+
+def _refuse_question_with_batch(question: str | None) -> None:
+    if question is not None:
+        raise UsageError("give either QUESTION or --batch, not both")
+
+
+def _print_batch(results: Iterable[tuple[str, Any]]) -> None:
+    """One JSON Lines record per question, with its id, as each is done."""
+    from ragcli import console
+
+    for qid, result in results:
+        console.print_json({"id": qid, **result.to_dict()}, lines=True)
+
+
+def search(
+    question: Question = None,
+    top_k: TopK = None,
+    collection: Collection = None,
+    mode: Mode = None,
+    path: PathGlob = None,
+    max_per_doc: MaxPerDoc = None,
+    rerank: Rerank = None,
+    explain: Explain = False,
+    batch: SearchBatch = None,
+    embed_model: EmbedModel = None,
+    query_prompt: QueryPrompt = None,
+    document_prompt: DocumentPrompt = None,
+    json_: Json = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Show the passages that best match QUESTION (no generation)."""
+    from ragcli import console, pipeline
+
+    with boundary(debug):
+        settings = inputs.settings(
+            collection=collection,
+            embed_model=embed_model,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
+            top_k=top_k,
+            mode=mode,
+            max_per_doc=max_per_doc,
+            rerank=rerank,
+        )
+        if batch is not None:
+            _refuse_question_with_batch(question)
+            questions = inputs.batch_questions(batch)
+            _print_batch(
+                pipeline.search_batch(settings, questions, source_glob=path, explain=explain)
+            )
+            return
+        text = inputs.read_question(question)
+        result = pipeline.search(settings, text, source_glob=path, explain=explain)
+        console.render_search(result, json_)
+
+
+def ask(
+    question: Question = None,
+    top_k: TopK = None,
+    collection: Collection = None,
+    llm: Llm = None,
+    backend: Backend = None,
+    max_tokens: MaxTokens = None,
+    mode: Mode = None,
+    path: PathGlob = None,
+    max_per_doc: MaxPerDoc = None,
+    rerank: Rerank = None,
+    embed_model: EmbedModel = None,
+    query_prompt: QueryPrompt = None,
+    document_prompt: DocumentPrompt = None,
+    show_passages: ShowPassages = False,
+    no_abstain: NoAbstain = False,
+    min_score: MinScore = None,
+    temperature: Temperature = None,
+    seed: Seed = None,
+    batch: AskBatch = None,
+    stream_json: StreamJson = False,
+    json_: Json = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Answer QUESTION from the collection with the local LLM, citing the passages used.
+
+    Exits 7 when it does not answer: retrieval found nothing close enough, the model said it
+    does not know, or no sentence of the answer is supported by the passages it cites.
+    """
+    from ragcli import console, pipeline
+
+    with boundary(debug):
+        settings = inputs.settings(
+            collection=collection, embed_model=embed_model, query_prompt=query_prompt,
+            document_prompt=document_prompt, llm=llm, backend=backend, top_k=top_k,
+            max_tokens=max_tokens, mode=mode, max_per_doc=max_per_doc, rerank=rerank,
+            min_score=min_score, temperature=temperature, seed=seed,
+        )  # fmt: skip
+        events = console.ConsoleEvents(quiet)
+        if batch is not None:
+            _refuse_question_with_batch(question)
+            questions = inputs.batch_questions(batch)
+            _print_batch(
+                pipeline.ask_batch(
+                    settings, questions, events=events, source_glob=path, abstain=not no_abstain
+                )
+            )
+            return
+        text = inputs.read_question(question)
+        answer = pipeline.ask(
+            settings, text, events=events, on_token=_token_sink(stream_json, json_),
+            source_glob=path, abstain=not no_abstain,
+        )  # fmt: skip
+        _show_answer(answer, stream_json, json_, show_passages, quiet)
+        if answer.abstained:
+            raise typer.Exit(EXIT_NOT_ANSWERED)
+
+
+def _token_sink(stream_json: bool, json_: bool) -> Callable[[str], None] | None:
+    """Where generated tokens go as they come: JSON events, raw stdout, or nowhere (--json)."""
+    from ragcli import console
+
+    return console.token_event if stream_json else None if json_ else console.write
+
+
+def _show_answer(
+    answer: Answer, stream_json: bool, json_: bool, show_passages: bool, quiet: bool
+) -> None:
+    """What follows the generated tokens: closing events, the JSON answer, or the sources."""
+    from ragcli import console
+
+    if stream_json:
+        console.render_answer_events(answer)
+    elif json_:
+        console.print_json(answer.to_dict())
+    else:
+        console.render_answer(answer, show_passages, quiet)
+
+
+def eval_(
+    dataset: Dataset = None,
+    mode: Mode = None,
+    collection: Collection = None,
+    queries: Queries = None,
+    qrels: Qrels = None,
+    save_run: SaveRun = None,
+    embed_model: EmbedModel = None,
+    chunk_size: ChunkSize = None,
+    chunk_overlap: ChunkOverlap = None,
+    store: Store = None,
+    json_: Json = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Measure retrieval: nDCG@10, Recall@10, Recall@100 and MRR@10 on judged queries."""
+    from ragcli import console, pipeline
+
+    with boundary(debug):
+        if dataset is not None and (queries or qrels):
+            raise UsageError("give DATASET or --queries/--qrels, not both")
+        settings = inputs.settings(
+            collection=collection,
+            embed_model=embed_model,
+            mode=mode,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            store=store,
+        )
+        report = pipeline.evaluate(
+            settings, dataset, queries, qrels, save_run, console.ConsoleEvents(quiet)
+        )
+        console.render_eval(report, json_)

@@ -1,0 +1,67 @@
+"""The only package that imports rich: stdout/stderr consoles, renderers and progress.
+
+``streams`` holds the two consoles and the message lines, ``progress`` the pipeline events on
+stderr; the renderers are grouped by what they show. Everything is importable from here.
+"""
+
+from __future__ import annotations
+
+from ragcli.console.answers import (
+    NOT_FOUND,
+    render_answer,
+    render_answer_events,
+    render_eval,
+    render_search,
+    token_event,
+)
+from ragcli.console.catalog import render_models, render_prepared
+from ragcli.console.collections import (
+    render_collections,
+    render_documents,
+    render_dropped,
+    render_ingest,
+    render_removed,
+    render_status,
+)
+from ragcli.console.embeddings import render_embeddings, render_similarity
+from ragcli.console.formats import SNIPPET_CHARS
+from ragcli.console.progress import ConsoleEvents
+from ragcli.console.streams import (
+    err,
+    error,
+    note,
+    out,
+    print_json,
+    stdout_is_terminal,
+    warning,
+    write,
+)
+
+__all__ = [
+    "NOT_FOUND",
+    "SNIPPET_CHARS",
+    "ConsoleEvents",
+    "err",
+    "error",
+    "note",
+    "out",
+    "print_json",
+    "render_answer",
+    "render_answer_events",
+    "render_collections",
+    "render_documents",
+    "render_dropped",
+    "render_embeddings",
+    "render_eval",
+    "render_ingest",
+    "render_models",
+    "render_prepared",
+    "render_removed",
+    "render_search",
+    "render_similarity",
+    "render_status",
+    "stdout_is_terminal",
+    "token_event",
+    "warning",
+    "write",
+]

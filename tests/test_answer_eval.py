@@ -29,10 +29,10 @@ def _questions(tmp_path: Path) -> Path:
 
 
 def test_every_answer_is_scored_and_saved(corpus: Path, tmp_path: Path) -> None:
-    settings = load_settings(min_score=0.0)
+    settings = load_settings(min_score=0.0, top_k=3)
     pipeline.ingest(settings, [str(corpus)])
     saved = tmp_path / "answers.jsonl"
-    report = evaluate_answers(settings, _questions(tmp_path), top_k=3, save=saved)
+    report = evaluate_answers(settings, _questions(tmp_path), save=saved)
     rows = [json.loads(line) for line in saved.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["k", "b", "u"]
     by_id = {r["id"]: r for r in rows}
@@ -75,3 +75,22 @@ def test_the_trade_off_is_drawn(corpus: Path, tmp_path: Path) -> None:
     report = evaluate_answers(settings, _questions(tmp_path), plot=plot)
     assert report.plot == str(plot)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_answers_from_the_command_line(corpus: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ragcli.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(corpus)]).exit_code == 0
+    questions = _questions(tmp_path)
+    result = runner.invoke(app, ["eval", "--answers", str(questions), "--min-score", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["summary"]["answerable"] == 2 and data["summary"]["contains"] == 1.0
+    assert data["threshold"] == 0.0
+    plain = runner.invoke(app, ["eval", "--answers", str(questions)])
+    assert plain.exit_code == 0 and "figure\tvalue" in plain.stdout
+    wrong = runner.invoke(app, ["eval", "--save", str(tmp_path / "x.jsonl")])
+    assert wrong.exit_code == 2 and "--save and --plot go with --answers" in wrong.output

@@ -137,6 +137,29 @@ SaveRun = Annotated[
     Path | None,
     typer.Option("--save-run", help="Write the ranking as a TREC run file."),
 ]
+AnswerQuestions = Annotated[
+    Path | None,
+    typer.Option(
+        "--answers",
+        help="Measure answers instead of retrieval: ask every question of FILE (JSON Lines "
+        "with question, answers, doc_ids, is_impossible) and score what comes back.",
+    ),
+]
+SaveAnswers = Annotated[
+    Path | None,
+    typer.Option(
+        "--save",
+        help="With --answers: write each question's answer and scores to FILE as JSON Lines.",
+    ),
+]
+Plot = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="With --answers: draw answered share against correctness as "
+        "the abstention threshold moves, to FILE.png (needs matplotlib).",
+    ),
+]
 
 
 def _refuse_question_with_batch(question: str | None) -> None:
@@ -282,6 +305,14 @@ def eval_(
     queries: Queries = None,
     qrels: Qrels = None,
     save_run: SaveRun = None,
+    answers: AnswerQuestions = None,
+    save: SaveAnswers = None,
+    plot: Plot = None,
+    top_k: TopK = None,
+    llm: Llm = None,
+    backend: Backend = None,
+    min_score: MinScore = None,
+    max_tokens: MaxTokens = None,
     embed_model: EmbedModel = None,
     chunk_size: ChunkSize = None,
     chunk_overlap: ChunkOverlap = None,
@@ -290,12 +321,15 @@ def eval_(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Measure retrieval: nDCG@10, Recall@10, Recall@100 and MRR@10 on judged queries."""
+    """Measure retrieval (nDCG@10, Recall@10, Recall@100, MRR@10 on judged queries) or, with
+    --answers, the answers themselves (exact match, F1, citations, abstention, latency)."""
     from ragcli import console, pipeline
 
     with boundary(debug):
         if dataset is not None and (queries or qrels):
             raise UsageError("give DATASET or --queries/--qrels, not both")
+        if answers is None and (save or plot):
+            raise UsageError("--save and --plot go with --answers")
         settings = inputs.settings(
             collection=collection,
             embed_model=embed_model,
@@ -303,8 +337,21 @@ def eval_(
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
             store=store,
+            llm=llm,
+            backend=backend,
+            top_k=top_k,
+            min_score=min_score,
+            max_tokens=max_tokens,
         )
-        report = pipeline.evaluate(
-            settings, dataset, queries, qrels, save_run, console.ConsoleEvents(quiet)
-        )
+        events = console.ConsoleEvents(quiet)
+        if answers is not None:
+            if queries or qrels or save_run:
+                raise UsageError(
+                    "--answers measures answers: --queries, --qrels and "
+                    "--save-run are for retrieval"
+                )
+            result = pipeline.evaluate_answers(settings, answers, dataset, events, save, plot)
+            console.render_answer_eval(result, json_)
+            return
+        report = pipeline.evaluate(settings, dataset, queries, qrels, save_run, events)
         console.render_eval(report, json_)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ragcli.console.answers import (
     NOT_FOUND,
     render_answer,
+    render_answer_eval,
     render_answer_events,
     render_eval,
     render_search,
@@ -47,6 +48,7 @@ __all__ = [
     "out",
     "print_json",
     "render_answer",
+    "render_answer_eval",
     "render_answer_events",
     "render_collections",
     "render_documents",

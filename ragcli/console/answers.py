@@ -7,7 +7,7 @@ from rich.markup import escape
 from ragcli.console import streams
 from ragcli.console.formats import one_line
 from ragcli.console.streams import note, print_json, stdout_is_terminal, warning, write
-from ragcli.pipeline import EvalReport
+from ragcli.pipeline import AnswerEvalReport, EvalReport
 from ragcli.prompting import passage_label
 from ragcli.records import Answer, Hit, SearchResult
 
@@ -149,3 +149,49 @@ def render_eval(report: EvalReport, as_json: bool) -> None:
             write(f"{name}\t{value:.4f}\n")
     if report.run_file:
         note(f"run written to {report.run_file}")
+
+
+_ANSWER_FIGURES = (
+    ("contains", "gold answer in the answer (answerable)"),
+    ("exact_match", "exact match (answerable)"),
+    ("f1", "token F1 (answerable)"),
+    ("cited_gold", "cites a gold document (answered)"),
+    ("wrongly_abstained", "withheld, answerable"),
+    ("abstained_unanswerable", "withheld, unanswerable"),
+    ("abstention_precision", "abstention precision"),
+    ("abstention_recall", "abstention recall"),
+)
+
+
+def render_answer_eval(report: AnswerEvalReport, as_json: bool) -> None:
+    """The figures of ``eval --answers``: a table on a terminal, TSV otherwise."""
+    if as_json:
+        print_json(report.to_dict())
+        return
+    summary = report.summary.to_dict()
+    rows = [(label, summary[name]) for name, label in _ANSWER_FIGURES]
+    for name in ("latency_s", "first_token_s"):
+        for q, value in summary[name].items():
+            rows.append((f"{name.replace('_s', '')} {q} (s)", value))
+    cells = [(label, "-" if v is None else f"{v:.3f}") for label, v in rows]
+    title = (
+        f"collection '{report.collection}': {report.summary.answerable} answerable, "
+        f"{report.summary.unanswerable} unanswerable, abstention threshold {report.threshold:g}"
+    )
+    if stdout_is_terminal():
+        from rich.table import Table
+
+        table = Table(title=title)
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        for label, value in cells:
+            table.add_row(label, value)
+        streams.out().print(table)
+    else:
+        write("figure\tvalue\n")
+        for label, value in cells:
+            write(f"{label}\t{value}\n")
+    if report.saved:
+        note(f"answers written to {report.saved}")
+    if report.plot:
+        note(f"trade-off drawn to {report.plot}")

@@ -2,10 +2,12 @@
 
 ``inputs`` (arguments -> files), ``ingesting`` (``ingest``: sync, rebuild, dry run),
 ``exporting`` (the embedder's ONNX export for questions), ``searching`` (``Searcher``,
-``search``), ``answering`` (``ask``), ``evaluating`` (``evaluate``); ``checks`` refuses a
-collection the settings do not fit, ``events`` is how each reports while it works.
+``search``), ``answering`` (``ask``), ``evaluating`` (``evaluate``), ``answer_eval``
+(``evaluate_answers``); ``checks`` refuses a collection the settings do not fit, ``events`` is
+how each reports while it works.
 """
 
+from ragcli.pipeline.answer_eval import AnswerEvalReport, evaluate_answers
 from ragcli.pipeline.answering import MIN_SCORE, ask, ask_batch
 from ragcli.pipeline.evaluating import EvalReport, evaluate
 from ragcli.pipeline.events import Events
@@ -15,6 +17,7 @@ from ragcli.pipeline.searching import Searcher, search, search_batch
 
 __all__ = [
     "MIN_SCORE",
+    "AnswerEvalReport",
     "EvalReport",
     "Events",
     "IngestInterrupted",
@@ -23,6 +26,7 @@ __all__ = [
     "ask_batch",
     "collect_inputs",
     "evaluate",
+    "evaluate_answers",
     "ingest",
     "search",
     "search_batch",

@@ -8,6 +8,7 @@ the trade-off between the share of questions answered and how many of those answ
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -26,8 +27,11 @@ from ragcli.answer_metrics import (
 )
 from ragcli.config import Settings
 from ragcli.errors import UsageError
+from ragcli.evaluation import Dataset
 from ragcli.pipeline.answering import MIN_SCORE, ask_batch
+from ragcli.pipeline.evaluating import dataset_collection
 from ragcli.pipeline.events import Events
+from ragcli.pipeline.ingesting import ingest
 from ragcli.records import Answer
 
 # Thresholds on the evidence (best cosine) the trade-off is traced at.
@@ -118,7 +122,6 @@ def _gated(answer: Answer, threshold: float) -> tuple[bool, str | None]:
 def _answered(
     settings: Settings,
     questions: list[AnswerQuestion],
-    top_k: int | None,
     events: Events,
 ) -> Iterator[tuple[AnswerQuestion, Answer, float]]:
     """Each question with its ungated answer and the seconds it took."""
@@ -127,7 +130,7 @@ def _answered(
     events.start(len(questions), "answering")
     started = time.perf_counter()
     try:
-        for key, answer in ask_batch(settings, pairs, top_k, events, abstain=False):
+        for key, answer in ask_batch(settings, pairs, None, events, abstain=False):
             seconds = time.perf_counter() - started
             events.advance()
             yield by_index[key], answer, seconds
@@ -136,23 +139,40 @@ def _answered(
         events.finish()
 
 
+def _dataset_settings(settings: Settings, folder: Path, events: Events) -> Settings:
+    """Settings for a collection of ``folder/corpus.jsonl``, ingested (or brought up to date)."""
+    corpus = folder / "corpus.jsonl"
+    if not corpus.is_file():
+        raise UsageError(
+            f"{folder} holds no corpus.jsonl", "give a folder with corpus.jsonl, or -c COLLECTION"
+        )
+    name = dataset_collection(settings, Dataset(folder, {}, {}))
+    settings = dataclasses.replace(settings, collection=name)
+    events.status(f"indexing {corpus} into collection '{name}'")
+    ingest(settings, [str(corpus)], events)
+    return settings
+
+
 def evaluate_answers(
     settings: Settings,
     questions_file: Path,
-    top_k: int | None = None,
+    dataset_dir: Path | None = None,
     events: Events | None = None,
     save: Path | None = None,
     plot: Path | None = None,
 ) -> AnswerEvalReport:
-    """Ask every question of ``questions_file`` of the collection and score what comes back."""
+    """Ask every question of ``questions_file`` and score what comes back: of the collection
+    in ``settings``, or of ``dataset_dir``'s corpus.jsonl (ingested first)."""
     events = events or Events()
     questions = load_answer_questions(questions_file)
+    if dataset_dir is not None:
+        settings = _dataset_settings(settings, dataset_dir, events)
     threshold = settings.min_score if settings.min_score is not None else MIN_SCORE
     started = time.perf_counter()
     results: list[tuple[AnswerQuestion, Answer, AnswerScore]] = []
     out = _open_save(save)
     try:
-        for question, answer, seconds in _answered(settings, questions, top_k, events):
+        for question, answer, seconds in _answered(settings, questions, events):
             withheld, reason = _gated(answer, threshold)
             first = answer.timings.get("first_token_s")
             retrieve = answer.timings.get("retrieve_s", 0.0)

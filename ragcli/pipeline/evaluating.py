@@ -57,7 +57,7 @@ class EvalReport:
         }
 
 
-def _dataset_collection(settings: Settings, dataset: Dataset) -> str:
+def dataset_collection(settings: Settings, dataset: Dataset) -> str:
     """A collection name bound to the corpus content and the settings that shape the index."""
     digest = hashlib.sha256()
     with open(dataset.corpus, "rb") as f:
@@ -96,7 +96,7 @@ def evaluate(
     ingest_report = None
     if dataset_dir is not None:
         dataset = load_dataset(dataset_dir)
-        settings = dataclasses.replace(settings, collection=_dataset_collection(settings, dataset))
+        settings = dataclasses.replace(settings, collection=dataset_collection(settings, dataset))
         events.status(f"indexing {dataset.corpus} into collection '{settings.collection}'")
         ingest_report = ingest(settings, [str(dataset.corpus)], events)
         queries, qrels = dataset.queries, dataset.qrels

@@ -13,7 +13,7 @@ from ragcli.errors import (
     NothingIngestedError,
 )
 from ragcli.models import embedding
-from ragcli.pipeline import ingesting
+from ragcli.pipeline import batching
 from ragcli.store import FaissStore
 from ragcli.store.location import location_for, opened
 
@@ -322,7 +322,7 @@ def test_long_file_is_embedded_a_batch_at_a_time(
             return super().embed_documents(texts, normalize)
 
     monkeypatch.setattr(embedding, "open_embedder", Counting)
-    monkeypatch.setattr(ingesting, "EMBED_BATCH_CHUNKS", 16)
+    monkeypatch.setattr(batching, "EMBED_BATCH_CHUNKS", 16)
     path = tmp_path / "long.txt"
     path.write_text("\n\n".join(f"Paragraph {i} is about topic {i}." for i in range(300)))
     settings = load_settings(chunk_size=20, chunk_overlap=0)

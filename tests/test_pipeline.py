@@ -38,6 +38,19 @@ def test_ingest_then_search_finds_the_passage(corpus: Path) -> None:
     assert result.hits[0].heading == "Kettle Works > History"
 
 
+def test_searcher_ranks_every_chunk_it_finds_best_first(corpus: Path) -> None:
+    settings = load_settings(max_per_doc=1)
+    pipeline.ingest(settings, [str(corpus)])
+    with pipeline.Searcher(settings) as searcher:
+        ranked = searcher.rank("who founded the kettle works", 50)
+        found = searcher.search("who founded the kettle works", top_k=10).hits
+    assert searcher.mode == "hybrid" and len(ranked) == _chunk_count(settings)
+    assert [h.score for h in ranked] == sorted((h.score for h in ranked), reverse=True)
+    assert "Ada Pell" in ranked[0].text and ranked[0].row_id == found[0].row_id
+    # search keeps one passage per document; the ranking keeps them all
+    assert len(found) == 3 and {h.row_id for h in found} < {h.row_id for h in ranked}
+
+
 def test_second_ingest_of_unchanged_files_adds_nothing(corpus: Path) -> None:
     settings = load_settings()
     pipeline.ingest(settings, [str(corpus)])

@@ -13,7 +13,7 @@ from ragcli.errors import (
     NothingIngestedError,
 )
 from ragcli.models import embedding
-from ragcli.pipeline import ingesting
+from ragcli.pipeline import batching
 from ragcli.store import FaissStore
 from ragcli.store.location import location_for, opened
 
@@ -36,6 +36,19 @@ def test_ingest_then_search_finds_the_passage(corpus: Path) -> None:
     assert result.hits[0].source.endswith("beta.md")
     assert "Ada Pell" in result.hits[0].text
     assert result.hits[0].heading == "Kettle Works > History"
+
+
+def test_searcher_ranks_every_chunk_it_finds_best_first(corpus: Path) -> None:
+    settings = load_settings(max_per_doc=1)
+    pipeline.ingest(settings, [str(corpus)])
+    with pipeline.Searcher(settings) as searcher:
+        ranked = searcher.rank("who founded the kettle works", 50)
+        found = searcher.search("who founded the kettle works", top_k=10).hits
+    assert searcher.mode == "hybrid" and len(ranked) == _chunk_count(settings)
+    assert [h.score for h in ranked] == sorted((h.score for h in ranked), reverse=True)
+    assert "Ada Pell" in ranked[0].text and ranked[0].row_id == found[0].row_id
+    # search keeps one passage per document; the ranking keeps them all
+    assert len(found) == 3 and {h.row_id for h in found} < {h.row_id for h in ranked}
 
 
 def test_second_ingest_of_unchanged_files_adds_nothing(corpus: Path) -> None:
@@ -322,7 +335,7 @@ def test_long_file_is_embedded_a_batch_at_a_time(
             return super().embed_documents(texts, normalize)
 
     monkeypatch.setattr(embedding, "open_embedder", Counting)
-    monkeypatch.setattr(ingesting, "EMBED_BATCH_CHUNKS", 16)
+    monkeypatch.setattr(batching, "EMBED_BATCH_CHUNKS", 16)
     path = tmp_path / "long.txt"
     path.write_text("\n\n".join(f"Paragraph {i} is about topic {i}." for i in range(300)))
     settings = load_settings(chunk_size=20, chunk_overlap=0)

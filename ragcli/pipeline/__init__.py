@@ -1,10 +1,11 @@
 """Use cases that wire the steps together, one module each.
 
-``inputs`` (arguments -> files), ``ingesting`` (``ingest``: sync, rebuild, dry run),
-``exporting`` (the embedder's ONNX export for questions), ``searching`` (``Searcher``,
-``search``), ``answering`` (``ask``), ``evaluating`` (``evaluate``), ``answer_eval``
-(``evaluate_answers``); ``checks`` refuses a collection the settings do not fit, ``events`` is
-how each reports while it works.
+``inputs`` (arguments -> files), ``ingesting`` (``ingest``: update, rebuild, dry run) with
+``syncing`` (one pass over the files, committing whole files) and ``batching`` (chunks
+embedded a batch at a time), ``exporting`` (the embedder's ONNX export for questions),
+``searching`` (``Searcher``, ``search``), ``answering`` (``ask``), ``evaluating``
+(``evaluate``), ``answer_eval`` (``evaluate_answers``); ``checks`` refuses a collection the
+settings do not fit, ``events`` is how each reports while it works.
 """
 
 from ragcli.pipeline.answer_eval import AnswerEvalReport, evaluate_answers

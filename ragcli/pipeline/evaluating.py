@@ -27,7 +27,7 @@ from ragcli.pipeline.events import Events
 from ragcli.pipeline.ingesting import ingest
 from ragcli.pipeline.searching import Searcher
 from ragcli.records import IngestReport
-from ragcli.retrieval import Fusion, candidates
+from ragcli.retrieval import Fusion
 
 EVAL_POOL = 300  # chunks fetched per query, enough for 100 distinct documents
 
@@ -112,25 +112,17 @@ def evaluate(
     judged_ids = {doc for docs in qrels.values() for doc in docs}
     run: Run = {}
     with Searcher(settings, fusion=fusion) as searcher:
-        events.start(len(judged), f"evaluating {searcher.how.mode}")
+        events.start(len(judged), f"evaluating {searcher.mode}")
         try:
             for qid, question in judged.items():
-                ranked = candidates(
-                    searcher.store,
-                    searcher.embedder,
-                    question,
-                    searcher.how.mode,
-                    EVAL_POOL,
-                    fusion=searcher.how.fusion,
-                )
-                hits = searcher.store.hits([(c.row_id, c.score) for c in ranked])
+                hits = searcher.rank(question, EVAL_POOL)
                 run[qid] = documents_from_chunks(
                     ((_judged_id(h.doc_id, judged_ids), h.score) for h in hits), 100
                 )
                 events.advance()
         finally:
             events.finish()
-        mode = searcher.how.mode
+        mode = searcher.mode
     if save_run is not None:
         write_trec_run(run, save_run, f"ragcli-{mode}")
     scores = score_run(run, qrels)

@@ -11,7 +11,7 @@ from ragcli.models.embedding import Embedder, collection_prompts, embedder_for
 from ragcli.models.onnxembed import onnx_query_embedder
 from ragcli.pipeline.checks import check_embedder
 from ragcli.records import Hit, SearchResult
-from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, retrieve
+from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, candidates, retrieve
 from ragcli.store import Store
 from ragcli.store.location import location_for
 
@@ -69,6 +69,29 @@ class Searcher:
             self.store.close()
             raise
         self.load_seconds = time.perf_counter() - started
+
+    @property
+    def mode(self) -> str:
+        """The retrieval mode: dense, lexical or hybrid."""
+        return self.how.mode
+
+    def rank(self, question: str, pool: int) -> list[Hit]:
+        """A question's ranking of chunks, best first, each with its score (what eval scores).
+
+        The ``pool`` best of each ranking the searcher's mode uses, fused in hybrid mode:
+        unlike ``search``, nothing is dropped as a near-duplicate or over the per-document cap,
+        and nothing is reranked.
+        """
+        ranked = candidates(
+            self.store,
+            self.embedder,
+            question,
+            self.how.mode,
+            pool,
+            self.how.source_glob,
+            self.how.fusion,
+        )
+        return self.store.hits([(c.row_id, c.score) for c in ranked])
 
     def search(self, question: str, top_k: int | None = None) -> SearchResult:
         started = time.perf_counter()

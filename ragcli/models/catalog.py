@@ -35,7 +35,8 @@ from ragcli.models.modelfiles import (
     transformers_facts,
     weights_memory,
 )
-from ragcli.models.onnxembed import ExportError, export_embedder, onnx_enabled
+from ragcli.models.onnxembed import onnx_enabled
+from ragcli.models.onnxexport import ExportError, export_embedder
 
 StatusCallback = Callable[[str], None]
 

@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.errors import ModelError
-from ragcli.models import catalog, embedding, generation
+from ragcli.models import bundled_generator, catalog, embedding, gguf_conversion
+from ragcli.models.bundled_generator import BUNDLED_GENERATOR
 from ragcli.models.catalog import NEEDS_PREPARE, READY
 from ragcli.models.engines import Engine
-from ragcli.models.generation import BUNDLED_CACHE_NAME, BUNDLED_GENERATOR, CACHE_MARKER
+from ragcli.models.gguf_conversion import BUNDLED_CACHE_NAME, CACHE_MARKER
 from ragcli.models.modelfiles import gguf_facts, safetensors_weights, sentence_transformer_facts
 
 from .conftest import REPO, FakeEmbedder
@@ -182,7 +183,7 @@ def test_conversions_and_configured_models(tmp_path: Path, monkeypatch) -> None:
     assert (hub.state, hub.location) == ("not downloaded", "hub: org/not-cached")
 
     # once converted, the configured GGUF is ready and loads from the cache
-    converted = generation.conversion_dir(str(gguf), cache)
+    converted = gguf_conversion.conversion_dir(str(gguf), cache)
     assert converted is not None
     _generator_folder(converted, {"source": str(gguf)})
     mine = {m.name: m for m in catalog.list_models(settings)}[str(gguf)]
@@ -212,15 +213,17 @@ def fake_bundle(tmp_path: Path, monkeypatch) -> list[Path]:
     (tmp_path / "bundle").mkdir()
     gguf = _tiny_gguf(tmp_path / "bundle" / "whole.gguf")
     parts = _split(gguf, 3)
-    monkeypatch.setattr(generation, "bundled_part_paths", lambda: parts)
-    monkeypatch.setattr(generation, "BUNDLED_SHA256", hashlib.sha256(gguf.read_bytes()).hexdigest())
+    monkeypatch.setattr(bundled_generator, "bundled_part_paths", lambda: parts)
+    monkeypatch.setattr(
+        bundled_generator, "BUNDLED_SHA256", hashlib.sha256(gguf.read_bytes()).hexdigest()
+    )
     conversions = []
 
     def convert(source: Path, destination: Path, marker: dict) -> Path:
         conversions.append(source)
         return _generator_folder(destination, marker)
 
-    monkeypatch.setattr(generation, "convert_gguf", convert)
+    monkeypatch.setattr(gguf_conversion, "convert_gguf", convert)
     monkeypatch.setattr(embedding, "open_embedder", FakeEmbedder)
     return parts
 
@@ -316,7 +319,7 @@ def test_llama_cpp_runs_the_assembled_file_without_converting(on_llama_cpp: list
     assert "not checked on this CPU yet" in (bundled.engine or "")
 
     first = catalog.prepare_generator(settings, engines=(WORKING,))
-    assembled = settings.model_cache_dir / generation.BUNDLED_GGUF_NAME
+    assembled = settings.model_cache_dir / bundled_generator.BUNDLED_GGUF_NAME
     assert first.location == str(assembled)
     assert first.steps[0] == "assembled and verified the GGUF (sha256)"
     assert first.steps[1].startswith("fake-working") and "checked on this CPU" in first.steps[1]
@@ -335,4 +338,4 @@ def test_llama_cpp_runs_the_assembled_file_without_converting(on_llama_cpp: list
     assembled.write_bytes(b"damaged")
     again = catalog.prepare_generator(settings, engines=(WORKING,))
     assert again.steps[0].startswith("the assembled GGUF did not match its sha256")
-    assert hashlib.sha256(assembled.read_bytes()).hexdigest() == generation.BUNDLED_SHA256
+    assert hashlib.sha256(assembled.read_bytes()).hexdigest() == bundled_generator.BUNDLED_SHA256

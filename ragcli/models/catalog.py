@@ -10,23 +10,19 @@ from typing import Any
 
 from ragcli.config import Settings
 from ragcli.errors import ModelError
-from ragcli.models import embedding, generation
-from ragcli.models.embedding import BUNDLED_EMBEDDER, bundled_embedder_path, embedder_name
-from ragcli.models.engines import ENGINES, Engine, describe_choice
-from ragcli.models.generation import (
+from ragcli.models import bundled_generator, embedding
+from ragcli.models.bundled_generator import (
     BUNDLED_GENERATOR,
     BUNDLED_GGUF_NAME,
     BUNDLED_LICENCE,
-    CACHE_MARKER,
     bundled_gguf,
     bundled_part_paths,
-    choose_backend,
-    conversion_dir,
-    engines_for_backend,
-    is_gguf_spec,
-    resolve_generator,
     verify_bundled_parts,
 )
+from ragcli.models.embedding import BUNDLED_EMBEDDER, bundled_embedder_path, embedder_name
+from ragcli.models.engines import ENGINES, Engine, describe_choice
+from ragcli.models.generation import choose_backend, engines_for_backend, is_gguf_spec
+from ragcli.models.gguf_conversion import CACHE_MARKER, conversion_dir, resolve_generator
 from ragcli.models.modelfiles import (
     ModelFacts,
     gguf_facts,
@@ -344,7 +340,7 @@ def _prepare_gguf(
         assembled = settings.model_cache_dir / BUNDLED_GGUF_NAME
         if assembled.is_file():
             status("verifying the assembled bundled generator (sha256)")
-            if generation.sha256_of([assembled]) == generation.BUNDLED_SHA256:
+            if bundled_generator.sha256_of([assembled]) == bundled_generator.BUNDLED_SHA256:
                 steps.append("verified the assembled GGUF's sha256")
             else:
                 assembled.unlink()

@@ -17,7 +17,8 @@ from ragcli.manage import (
     DropReport,
     RemoveReport,
 )
-from ragcli.models.catalog import ModelInfo, PreparedModel
+from ragcli.models.catalog import ModelInfo
+from ragcli.models.preparing import PreparedModel
 from ragcli.pipeline import EvalReport, Events
 from ragcli.prompting import passage_label
 from ragcli.records import Answer, Hit, IngestReport, SearchResult

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.errors import ModelError
-from ragcli.models import bundled_generator, catalog, embedding, gguf_conversion
+from ragcli.models import bundled_generator, catalog, embedding, gguf_conversion, preparing
 from ragcli.models.bundled_generator import BUNDLED_GENERATOR
 from ragcli.models.catalog import NEEDS_PREPARE, READY
 from ragcli.models.engines import Engine
@@ -231,7 +231,7 @@ def fake_bundle(tmp_path: Path, monkeypatch) -> list[Path]:
 def test_prepare_converts_once_then_verifies(fake_bundle: list[Path]) -> None:
     settings = load_settings()
     notes: list[str] = []
-    first = catalog.prepare_models(settings, notes.append)
+    first = preparing.prepare_models(settings, notes.append)
     assert [p.role for p in first] == ["generator", "embedder"]
     assert first[0].steps[0] == "assembled, verified and converted"
     assert "checked config and weights" in first[0].steps[1]
@@ -239,19 +239,19 @@ def test_prepare_converts_once_then_verifies(fake_bundle: list[Path]) -> None:
     assert any("preparing the bundled generator" in n for n in notes)
     assert "64 dimensions" in first[1].steps[0]
 
-    again = catalog.prepare_generator(settings)
+    again = preparing.prepare_generator(settings)
     assert again.steps[:2] == ["verified the parts' sha256", "conversion already cached"]
     fake_bundle[1].write_bytes(b"tampered")
     with pytest.raises(ModelError, match="do not match their sha256"):
-        catalog.prepare_generator(settings)
+        preparing.prepare_generator(settings)
 
 
 def test_prepare_refuses_a_conversion_without_weights(fake_bundle: list[Path]) -> None:
     settings = load_settings()
-    catalog.prepare_generator(settings)
+    preparing.prepare_generator(settings)
     (settings.model_cache_dir / BUNDLED_CACHE_NAME / "model.safetensors").unlink()
     with pytest.raises(ModelError, match="holds no readable weights"):
-        catalog.prepare_generator(settings)
+        preparing.prepare_generator(settings)
 
 
 # -- the commands ------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def test_llama_cpp_runs_the_assembled_file_without_converting(on_llama_cpp: list
     assert bundled.memory_bytes == bundled.facts.disk_bytes  # quantized, as on disk
     assert "not checked on this CPU yet" in (bundled.engine or "")
 
-    first = catalog.prepare_generator(settings, engines=(WORKING,))
+    first = preparing.prepare_generator(settings, engines=(WORKING,))
     assembled = settings.model_cache_dir / bundled_generator.BUNDLED_GGUF_NAME
     assert first.location == str(assembled)
     assert first.steps[0] == "assembled and verified the GGUF (sha256)"
@@ -333,9 +333,9 @@ def test_llama_cpp_runs_the_assembled_file_without_converting(on_llama_cpp: list
     )
     assert "fake-working" in listed["engine"] and "checked on this CPU" in listed["engine"]
 
-    again = catalog.prepare_generator(settings, engines=(WORKING,))
+    again = preparing.prepare_generator(settings, engines=(WORKING,))
     assert again.steps[0] == "verified the assembled GGUF's sha256"
     assembled.write_bytes(b"damaged")
-    again = catalog.prepare_generator(settings, engines=(WORKING,))
+    again = preparing.prepare_generator(settings, engines=(WORKING,))
     assert again.steps[0].startswith("the assembled GGUF did not match its sha256")
     assert hashlib.sha256(assembled.read_bytes()).hexdigest() == bundled_generator.BUNDLED_SHA256

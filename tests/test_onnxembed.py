@@ -377,11 +377,11 @@ def test_bundled_embedder_same_vectors_and_hits_either_way(
 
 
 def test_models_prepare_exports_the_embedder(prompted_model: Path) -> None:
-    from ragcli.models import catalog
+    from ragcli.models import preparing
 
     settings = load_settings(embed_model=str(prompted_model))
-    first = catalog.prepare_embedder(settings)
+    first = preparing.prepare_embedder(settings)
     assert first.steps[1] == "exported to ONNX for questions"
     assert find_export(settings.model_cache_dir, str(prompted_model.resolve())) is not None
-    assert catalog.prepare_embedder(settings).steps[1] == "ONNX export already cached"
-    assert len(catalog.prepare_embedder(load_settings(onnx="off")).steps) == 1
+    assert preparing.prepare_embedder(settings).steps[1] == "ONNX export already cached"
+    assert len(preparing.prepare_embedder(load_settings(onnx="off")).steps) == 1

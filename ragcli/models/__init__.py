@@ -8,5 +8,5 @@ bundled GGUF, assembled and verified), ``gguf_conversion`` (GGUF to bf16 for tra
 ``transformers_generator`` (the transformers generator), ``engines`` (which llama.cpp engine
 works on this CPU), ``xllama`` and ``llamacpp`` (the two llama.cpp engines), ``modelfiles``
 (facts read from model files without loading them), ``catalog`` (``ragcli models``),
-``runtime`` (quiet model libraries).
+``preparing`` (``ragcli models prepare``), ``runtime`` (quiet model libraries).
 """

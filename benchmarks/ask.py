@@ -35,7 +35,7 @@ def main() -> None:
 
     from ragcli import pipeline
     from ragcli.config import load_settings
-    from ragcli.models.generation import Generator
+    from ragcli.models.transformers_generator import Generator
     from ragcli.prompting import build_messages
 
     settings = load_settings(max_tokens=args.max_tokens)

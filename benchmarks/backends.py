@@ -44,7 +44,7 @@ def _llama_worker(messages: list[dict[str, str]], max_tokens: int) -> dict[str, 
     started = time.perf_counter()
     from llama_cpp import Llama
 
-    from ragcli.models.generation import BUNDLED_GGUF_NAME
+    from ragcli.models.bundled_generator import BUNDLED_GGUF_NAME
     from ragcli.models.llamacpp import CONTEXT_TOKENS, cpu_threads
 
     cache = Path(os.environ["RAGCLI_MODELS_DIR"])
@@ -80,7 +80,7 @@ def _xllamacpp_worker(messages: list[dict[str, str]], max_tokens: int) -> dict[s
     started = time.perf_counter()
     import xllamacpp
 
-    from ragcli.models.generation import BUNDLED_GGUF_NAME
+    from ragcli.models.bundled_generator import BUNDLED_GGUF_NAME
     from ragcli.models.llamacpp import CONTEXT_TOKENS, cpu_threads
 
     params = xllamacpp.CommonParams()
@@ -115,8 +115,8 @@ def _xllamacpp_worker(messages: list[dict[str, str]], max_tokens: int) -> dict[s
 
 def _transformers_worker(messages: list[dict[str, str]], max_tokens: int) -> dict[str, float]:
     started = time.perf_counter()
-    from ragcli.models.generation import Generator
     from ragcli.models.runtime import prepare_model_runtime
+    from ragcli.models.transformers_generator import Generator
 
     prepare_model_runtime()
     import torch
@@ -165,7 +165,7 @@ def _prefill_worker(backend: str, messages: list[dict[str, str]]) -> dict[str, f
 
         generator = open_generator(None, Path(os.environ["RAGCLI_MODELS_DIR"]), backend=backend)
     else:
-        from ragcli.models.generation import Generator
+        from ragcli.models.transformers_generator import Generator
 
         generator = Generator(None, Path(os.environ["RAGCLI_MODELS_DIR"]))
     generator.load()
@@ -223,7 +223,7 @@ def main() -> None:
 
     from ragcli import pipeline
     from ragcli.config import load_settings
-    from ragcli.models.generation import bundled_gguf
+    from ragcli.models.bundled_generator import bundled_gguf
     from ragcli.prompting import build_messages
 
     settings = load_settings(max_tokens=args.max_tokens)

@@ -65,12 +65,12 @@ def worker(config: dict, prompts: list[dict]) -> dict:
     if config.get("path"):
         _load_cpu_variants(config["path"])
     if config["engine"] == "transformers":
-        from ragcli.models.generation import Generator
+        from ragcli.models.transformers_generator import Generator
 
         generator = Generator(None, Path(os.environ["RAGCLI_MODELS_DIR"]))
     else:
+        from ragcli.models.bundled_generator import BUNDLED_GENERATOR, BUNDLED_GGUF_NAME
         from ragcli.models.engines import engine_named
-        from ragcli.models.generation import BUNDLED_GENERATOR, BUNDLED_GGUF_NAME
 
         engine = engine_named(config["engine"])
         assert engine is not None
@@ -110,7 +110,7 @@ def worker(config: dict, prompts: list[dict]) -> dict:
 def build_prompts(home: str) -> list[dict]:
     from ragcli import pipeline
     from ragcli.config import load_settings
-    from ragcli.models.generation import bundled_gguf
+    from ragcli.models.bundled_generator import bundled_gguf
     from ragcli.prompting import build_messages
 
     settings = load_settings()

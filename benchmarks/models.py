@@ -97,7 +97,7 @@ def bench_generator(new_tokens: int, repeat: int) -> dict[str, float]:
     import transformers  # noqa: F401 - import cost is reported apart from loading
 
     from ragcli.config import load_settings
-    from ragcli.models.generation import Generator
+    from ragcli.models.transformers_generator import Generator
 
     result: dict[str, float] = {"import_s": time.perf_counter() - started}
     result["rss_after_import_mib"] = _rss_mib()

@@ -85,7 +85,7 @@ def _worker(collection: str, backend: str, questions_file: str, vectors_file: st
 def _ensure_collection(dataset: Path, collection: str) -> None:
     from ragcli.config import load_settings
     from ragcli.models.embedding import Embedder
-    from ragcli.models.onnxembed import export_embedder
+    from ragcli.models.onnxexport import export_embedder
     from ragcli.store import read_manifest
 
     settings = load_settings(collection=collection)

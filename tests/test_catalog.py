@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.errors import ModelError
-from ragcli.models import catalog, embedding, generation
+from ragcli.models import bundled_generator, catalog, embedding, gguf_conversion, preparing
+from ragcli.models.bundled_generator import BUNDLED_GENERATOR
 from ragcli.models.catalog import NEEDS_PREPARE, READY
 from ragcli.models.engines import Engine
-from ragcli.models.generation import BUNDLED_CACHE_NAME, BUNDLED_GENERATOR, CACHE_MARKER
+from ragcli.models.gguf_conversion import BUNDLED_CACHE_NAME, CACHE_MARKER
 from ragcli.models.modelfiles import gguf_facts, safetensors_weights, sentence_transformer_facts
 
 from .conftest import REPO, FakeEmbedder
@@ -182,7 +183,7 @@ def test_conversions_and_configured_models(tmp_path: Path, monkeypatch) -> None:
     assert (hub.state, hub.location) == ("not downloaded", "hub: org/not-cached")
 
     # once converted, the configured GGUF is ready and loads from the cache
-    converted = generation.conversion_dir(str(gguf), cache)
+    converted = gguf_conversion.conversion_dir(str(gguf), cache)
     assert converted is not None
     _generator_folder(converted, {"source": str(gguf)})
     mine = {m.name: m for m in catalog.list_models(settings)}[str(gguf)]
@@ -212,15 +213,17 @@ def fake_bundle(tmp_path: Path, monkeypatch) -> list[Path]:
     (tmp_path / "bundle").mkdir()
     gguf = _tiny_gguf(tmp_path / "bundle" / "whole.gguf")
     parts = _split(gguf, 3)
-    monkeypatch.setattr(generation, "bundled_part_paths", lambda: parts)
-    monkeypatch.setattr(generation, "BUNDLED_SHA256", hashlib.sha256(gguf.read_bytes()).hexdigest())
+    monkeypatch.setattr(bundled_generator, "bundled_part_paths", lambda: parts)
+    monkeypatch.setattr(
+        bundled_generator, "BUNDLED_SHA256", hashlib.sha256(gguf.read_bytes()).hexdigest()
+    )
     conversions = []
 
     def convert(source: Path, destination: Path, marker: dict) -> Path:
         conversions.append(source)
         return _generator_folder(destination, marker)
 
-    monkeypatch.setattr(generation, "convert_gguf", convert)
+    monkeypatch.setattr(gguf_conversion, "convert_gguf", convert)
     monkeypatch.setattr(embedding, "open_embedder", FakeEmbedder)
     return parts
 
@@ -228,7 +231,7 @@ def fake_bundle(tmp_path: Path, monkeypatch) -> list[Path]:
 def test_prepare_converts_once_then_verifies(fake_bundle: list[Path]) -> None:
     settings = load_settings()
     notes: list[str] = []
-    first = catalog.prepare_models(settings, notes.append)
+    first = preparing.prepare_models(settings, notes.append)
     assert [p.role for p in first] == ["generator", "embedder"]
     assert first[0].steps[0] == "assembled, verified and converted"
     assert "checked config and weights" in first[0].steps[1]
@@ -236,19 +239,19 @@ def test_prepare_converts_once_then_verifies(fake_bundle: list[Path]) -> None:
     assert any("preparing the bundled generator" in n for n in notes)
     assert "64 dimensions" in first[1].steps[0]
 
-    again = catalog.prepare_generator(settings)
+    again = preparing.prepare_generator(settings)
     assert again.steps[:2] == ["verified the parts' sha256", "conversion already cached"]
     fake_bundle[1].write_bytes(b"tampered")
     with pytest.raises(ModelError, match="do not match their sha256"):
-        catalog.prepare_generator(settings)
+        preparing.prepare_generator(settings)
 
 
 def test_prepare_refuses_a_conversion_without_weights(fake_bundle: list[Path]) -> None:
     settings = load_settings()
-    catalog.prepare_generator(settings)
+    preparing.prepare_generator(settings)
     (settings.model_cache_dir / BUNDLED_CACHE_NAME / "model.safetensors").unlink()
     with pytest.raises(ModelError, match="holds no readable weights"):
-        catalog.prepare_generator(settings)
+        preparing.prepare_generator(settings)
 
 
 # -- the commands ------------------------------------------------------------------------------
@@ -315,8 +318,8 @@ def test_llama_cpp_runs_the_assembled_file_without_converting(on_llama_cpp: list
     assert bundled.memory_bytes == bundled.facts.disk_bytes  # quantized, as on disk
     assert "not checked on this CPU yet" in (bundled.engine or "")
 
-    first = catalog.prepare_generator(settings, engines=(WORKING,))
-    assembled = settings.model_cache_dir / generation.BUNDLED_GGUF_NAME
+    first = preparing.prepare_generator(settings, engines=(WORKING,))
+    assembled = settings.model_cache_dir / bundled_generator.BUNDLED_GGUF_NAME
     assert first.location == str(assembled)
     assert first.steps[0] == "assembled and verified the GGUF (sha256)"
     assert first.steps[1].startswith("fake-working") and "checked on this CPU" in first.steps[1]
@@ -330,9 +333,9 @@ def test_llama_cpp_runs_the_assembled_file_without_converting(on_llama_cpp: list
     )
     assert "fake-working" in listed["engine"] and "checked on this CPU" in listed["engine"]
 
-    again = catalog.prepare_generator(settings, engines=(WORKING,))
+    again = preparing.prepare_generator(settings, engines=(WORKING,))
     assert again.steps[0] == "verified the assembled GGUF's sha256"
     assembled.write_bytes(b"damaged")
-    again = catalog.prepare_generator(settings, engines=(WORKING,))
+    again = preparing.prepare_generator(settings, engines=(WORKING,))
     assert again.steps[0].startswith("the assembled GGUF did not match its sha256")
-    assert hashlib.sha256(assembled.read_bytes()).hexdigest() == generation.BUNDLED_SHA256
+    assert hashlib.sha256(assembled.read_bytes()).hexdigest() == bundled_generator.BUNDLED_SHA256

@@ -17,7 +17,8 @@ from ragcli.cli import app
 from ragcli.errors import ModelError
 from ragcli.models import engines
 from ragcli.models.engines import SAFE, Engine, probe, recorded_verdict, select_engine
-from ragcli.models.generation import Generator, open_generator
+from ragcli.models.generation import open_generator
+from ragcli.models.transformers_generator import Generator
 
 from .conftest import REPO
 

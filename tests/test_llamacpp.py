@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.errors import ModelError, UsageError
-from ragcli.models import generation
+from ragcli.models import bundled_generator, gguf_conversion, transformers_generator
+from ragcli.models.bundled_generator import BUNDLED_GENERATOR
 from ragcli.models.engines import LLAMA_CPP_PYTHON, XLLAMACPP, Engine, recorded_verdict
-from ragcli.models.generation import BUNDLED_GENERATOR, choose_backend, open_generator
+from ragcli.models.generation import choose_backend, open_generator
 from ragcli.models.llamacpp import LlamaCppGenerator, llama_cpp_installed
 
 from .conftest import REPO
@@ -76,7 +77,7 @@ def test_open_generator_returns_the_chosen_backend(
     local = open_generator(str(gguf), tmp_path, engines=(WORKING,))
     assert type(local).__name__ == "WorkingEngine" and local.name == str(gguf.resolve())
     chosen = open_generator(None, tmp_path, backend="transformers", engines=(WORKING,))
-    assert isinstance(chosen, generation.Generator)
+    assert isinstance(chosen, transformers_generator.Generator)
 
 
 @pytest.mark.parametrize("engine", [LLAMA_CPP_PYTHON, XLLAMACPP], ids=lambda e: e.key)
@@ -134,7 +135,7 @@ def test_greedy_tokens_match_llama_cpp_called_directly(
     text = "".join(llama.stream(MESSAGES, max_new_tokens=48))
     assert "1932" in text
     raw = Llama(
-        model_path=str(models_dir / generation.BUNDLED_GGUF_NAME), n_ctx=4096, verbose=False
+        model_path=str(models_dir / bundled_generator.BUNDLED_GGUF_NAME), n_ctx=4096, verbose=False
     )
     out = raw.create_completion(
         llama.prompt_ids(MESSAGES), max_tokens=48, temperature=0.0, repeat_penalty=1.0
@@ -159,7 +160,7 @@ def test_the_prompt_is_the_one_transformers_renders(
 ) -> None:
     from transformers import AutoTokenizer
 
-    _, folder = generation.resolve_generator(None, models_dir)
+    _, folder = gguf_conversion.resolve_generator(None, models_dir)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     expected = tokenizer.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=True)
     assert llama._formatter(messages=MESSAGES).prompt == expected
@@ -169,7 +170,7 @@ def test_the_prompt_is_the_one_transformers_renders(
 @pytest.mark.integration
 @needs_llama
 def test_a_local_gguf_file_runs_on_llama_cpp(llama: LlamaCppGenerator, models_dir: Path) -> None:
-    path = models_dir / generation.BUNDLED_GGUF_NAME
+    path = models_dir / bundled_generator.BUNDLED_GGUF_NAME
     local = open_generator(str(path), models_dir, backend="llama-cpp-python")
     assert isinstance(local, LlamaCppGenerator) and local.name == str(path.resolve())
     assert "".join(local.stream(MESSAGES, 16)) == "".join(llama.stream(MESSAGES, 16))

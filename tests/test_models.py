@@ -11,7 +11,7 @@ from ragcli.config import load_settings
 from ragcli.errors import ModelError, RagcliError
 from ragcli.models import embedding
 from ragcli.models.embedding import Embedder, bundled_embedder_path
-from ragcli.models.generation import Generator
+from ragcli.models.transformers_generator import Generator
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"

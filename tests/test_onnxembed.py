@@ -14,16 +14,11 @@ import pytest
 from ragcli import pipeline
 from ragcli.config import load_settings
 from ragcli.errors import UsageError
-from ragcli.models import onnxembed
+from ragcli.models import onnxcache, onnxexport
 from ragcli.models.embedding import Embedder
-from ragcli.models.onnxembed import (
-    ExportError,
-    OnnxEmbedder,
-    export_dir,
-    export_embedder,
-    find_export,
-    onnx_query_embedder,
-)
+from ragcli.models.onnxcache import export_dir, find_export
+from ragcli.models.onnxembed import OnnxEmbedder, onnx_query_embedder
+from ragcli.models.onnxexport import ExportError, export_embedder
 
 from .conftest import REPO
 from .test_embedding import tiny_sentence_transformer
@@ -143,7 +138,7 @@ def test_no_export_without_onnxruntime_or_when_off(
 def test_an_export_that_disagrees_with_the_model_is_not_kept(
     prompted_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(onnxembed, "MIN_COSINE", 1.5)  # no export can agree this well
+    monkeypatch.setattr(onnxexport, "MIN_COSINE", 1.5)  # no export can agree this well
     with pytest.raises(ExportError, match="differ from the model's"):
         export_embedder(Embedder(str(prompted_model)), tmp_path, TEXTS)
     assert list((tmp_path / "onnx").iterdir()) == []  # no export, no leftovers
@@ -217,7 +212,7 @@ def test_an_export_problem_never_fails_an_ingest(
     def broken(*args: object) -> None:
         raise RuntimeError("exporter crashed")
 
-    monkeypatch.setattr(onnxembed, "_write_export", broken)
+    monkeypatch.setattr(onnxexport, "_write_export", broken)
     settings = load_settings(embed_model=str(prompted_model))
     report = pipeline.ingest(settings, [str(corpus)])
     assert len(report.added) == 3
@@ -235,23 +230,23 @@ def test_a_failed_export_is_not_tried_again_until_the_model_changes(
         calls.append(1)
         raise RuntimeError("exporter crashed")
 
-    monkeypatch.setattr(onnxembed, "_write_export", broken)
+    monkeypatch.setattr(onnxexport, "_write_export", broken)
     settings = load_settings(embed_model=str(prompted_model))
     name = str(prompted_model.resolve())
     pipeline.ingest(settings, [str(corpus / "alpha.txt")])
     assert len(calls) == 1
-    assert "exporter crashed" in (onnxembed.failed_export(settings.model_cache_dir, name) or "")
+    assert "exporter crashed" in (onnxcache.failed_export(settings.model_cache_dir, name) or "")
     pipeline.ingest(settings, [str(corpus)])  # embeds more, but the export would fail again
     assert len(calls) == 1
     config = prompted_model / "config.json"
     os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))
-    assert onnxembed.failed_export(settings.model_cache_dir, name) is None  # files changed
+    assert onnxcache.failed_export(settings.model_cache_dir, name) is None  # files changed
     (corpus / "delta.txt").write_text("The ferry to Osk ran twice a day.\n")
     pipeline.ingest(settings, [str(corpus)])
     assert len(calls) == 2
     monkeypatch.undo()
     export_embedder(Embedder(name), settings.model_cache_dir)  # as models prepare does
-    assert onnxembed.failed_export(settings.model_cache_dir, name) is None
+    assert onnxcache.failed_export(settings.model_cache_dir, name) is None
     assert find_export(settings.model_cache_dir, name) is not None
 
 
@@ -382,11 +377,11 @@ def test_bundled_embedder_same_vectors_and_hits_either_way(
 
 
 def test_models_prepare_exports_the_embedder(prompted_model: Path) -> None:
-    from ragcli.models import catalog
+    from ragcli.models import preparing
 
     settings = load_settings(embed_model=str(prompted_model))
-    first = catalog.prepare_embedder(settings)
+    first = preparing.prepare_embedder(settings)
     assert first.steps[1] == "exported to ONNX for questions"
     assert find_export(settings.model_cache_dir, str(prompted_model.resolve())) is not None
-    assert catalog.prepare_embedder(settings).steps[1] == "ONNX export already cached"
-    assert len(catalog.prepare_embedder(load_settings(onnx="off")).steps) == 1
+    assert preparing.prepare_embedder(settings).steps[1] == "ONNX export already cached"
+    assert len(preparing.prepare_embedder(load_settings(onnx="off")).steps) == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.models import generation
+from ragcli.models import bundled_generator
 from ragcli.models.engines import XLLAMACPP, probe, select_engine
 from ragcli.models.generation import open_generator
 from ragcli.models.xllama import XLlamaGenerator
@@ -160,7 +160,7 @@ def test_the_bundled_prompt_is_the_one_transformers_renders(
 ) -> None:
     from transformers import AutoTokenizer
 
-    gguf = models_dir / generation.BUNDLED_GGUF_NAME
+    gguf = models_dir / bundled_generator.BUNDLED_GGUF_NAME
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     rendered = tokenizer.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=True)
     expected = len(tokenizer(rendered, add_special_tokens=False)["input_ids"])
@@ -169,7 +169,7 @@ def test_the_bundled_prompt_is_the_one_transformers_renders(
 
 @pytest.mark.integration
 def test_a_local_gguf_file_runs_on_xllamacpp(bundled: XLlamaGenerator, models_dir: Path) -> None:
-    path = models_dir / generation.BUNDLED_GGUF_NAME
+    path = models_dir / bundled_generator.BUNDLED_GGUF_NAME
     local = open_generator(str(path), models_dir, backend="xllamacpp")
     assert isinstance(local, XLlamaGenerator) and local.name == str(path.resolve())
     assert "".join(local.stream(MESSAGES, 16)) == "".join(bundled.stream(MESSAGES, 16))

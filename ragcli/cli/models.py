@@ -45,9 +45,10 @@ def models_prepare(
 ) -> None:
     """Assemble, verify and convert the generator, and check the embedder loads (offline)."""
     from ragcli import console
-    from ragcli.models import catalog
+    from ragcli.models import preparing
 
     with boundary(debug):
         settings = inputs.settings(embed_model=embed_model, llm=llm, backend=backend)
         events = console.ConsoleEvents(quiet)
-        console.render_prepared(catalog.prepare_models(settings, events.status, events.warn), json_)
+        prepared = preparing.prepare_models(settings, events.status, events.warn)
+        console.render_prepared(prepared, json_)

@@ -9,7 +9,8 @@ from rich.markup import escape
 from ragcli.console import streams
 from ragcli.console.formats import cell
 from ragcli.console.streams import print_json, stdout_is_terminal, write
-from ragcli.models.catalog import ModelInfo, PreparedModel
+from ragcli.models.catalog import ModelInfo
+from ragcli.models.preparing import PreparedModel
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod

@@ -200,7 +200,7 @@ class LlamaCppGenerator:
         """End of sequence, and the end-of-turn markers the vocabulary has as one token."""
         llm = self.llm
         stop = {llm.token_eos()}
-        from ragcli.models.generation import END_OF_TURN
+        from ragcli.models.transformers_generator import END_OF_TURN
 
         for marker in END_OF_TURN:
             ids = llm.tokenize(marker.encode(), add_bos=False, special=True)

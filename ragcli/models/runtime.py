@@ -42,3 +42,12 @@ def prepare_model_runtime() -> None:
     warnings.filterwarnings(
         "ignore", module=r"(transformers|torch|sentence_transformers|accelerate)"
     )
+
+
+def disable_transformers_progress_bars() -> None:
+    """Keep transformers' own progress bars off stderr (unless ``--debug``)."""
+    if debugging():
+        return
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()

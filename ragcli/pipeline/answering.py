@@ -10,7 +10,8 @@ from ragcli.config import Settings
 from ragcli.errors import RagcliError
 from ragcli.grounding import MarkerFilter, check_answer
 from ragcli.models import generation
-from ragcli.models.generation import BUNDLED_GENERATOR, ChatModel, engine_label
+from ragcli.models.bundled_generator import BUNDLED_GENERATOR
+from ragcli.models.generation import ChatModel, engine_label
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.searching import Searcher
 from ragcli.prompting import Packing, pack_passages

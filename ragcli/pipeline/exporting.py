@@ -5,14 +5,9 @@ from __future__ import annotations
 from ragcli.config import Settings
 from ragcli.models import runtime
 from ragcli.models.embedding import embedder_for
-from ragcli.models.onnxembed import (
-    ExportError,
-    export_embedder,
-    failed_export,
-    find_export,
-    onnx_enabled,
-    record_failed_export,
-)
+from ragcli.models.onnxcache import failed_export, find_export, record_failed_export
+from ragcli.models.onnxembed import onnx_enabled
+from ragcli.models.onnxexport import ExportError, export_embedder
 from ragcli.pipeline.events import Events
 from ragcli.store.location import location_for, opened
 

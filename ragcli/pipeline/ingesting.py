@@ -10,8 +10,8 @@ from typing import Any
 from ragcli.config import Settings
 from ragcli.errors import NothingIngestedError, RagcliError, UsageError
 from ragcli.models import embedding
+from ragcli.models.bundled_generator import sha256_of
 from ragcli.models.embedding import Embedder, embedder_for, embedder_name
-from ragcli.models.generation import sha256_of
 from ragcli.pipeline.checks import check_compatible
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.exporting import export_for_queries

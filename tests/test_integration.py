@@ -177,3 +177,31 @@ def test_search_into_a_closed_pipe(models_dir: Path, sample_home: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("1\t")
     assert "Traceback" not in done.stderr and "Broken pipe" not in done.stderr
+
+
+@pytest.mark.usefixtures("use_sample")
+def test_eval_answers_end_to_end(models_dir: Path, sample_home: Path, tmp_path: Path) -> None:
+    """Three answerable questions and three the corpus does not answer (off-topic, a birth
+    year it does not give, a prize it does not name), through the console entry point."""
+    picked = {"q01", "q05", "q16", "q24", "q26", "q29"}
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        "".join(json.dumps(q) + "\n" for q in QUESTIONS if q["id"] in picked), encoding="utf-8"
+    )
+    saved = tmp_path / "answers.jsonl"
+    done = _shell(
+        f"{RAGCLI} eval --answers {questions} --save {saved} --max-tokens 64 --json",
+        sample_home,
+        models_dir,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)["summary"]
+    assert (summary["answerable"], summary["unanswerable"]) == (3, 3)
+    # Measured: all three answered with the fact and a citation of its source; all three
+    # unanswerable withheld (by retrieval, the model, the sentence check).
+    assert summary["contains"] == 1.0 and summary["cited_gold"] == 1.0
+    assert summary["wrongly_abstained"] == 0.0
+    assert summary["abstained_unanswerable"] >= 2 / 3
+    rows = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == sorted(picked)
+    assert all(r["timings"]["retrieve_s"] > 0 for r in rows)

@@ -16,6 +16,7 @@ CONFIG_FILE_NAME = "config.toml"
 RETRIEVAL_MODES = ("hybrid", "dense", "lexical")
 BACKENDS = ("auto", "llama.cpp", "xllamacpp", "llama-cpp-python", "transformers")
 EMBED_PRECISIONS = ("auto", "float32", "bfloat16")
+CONTEXT_MODES = ("full", "focused")
 ONNX_MODES = ("auto", "off")
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
@@ -55,6 +56,9 @@ class Settings:
     chunk_size: int | None = None  # tokens of the embedder's tokenizer; None: collection's
     chunk_overlap: int | None = None
     max_tokens: int = 256
+    # What of each passage the generator reads: "full", or "focused" (the sentences that
+    # bear on the question, README "Measuring answers").
+    context: str = "full"
     min_score: float | None = None  # ask abstains below this retrieval evidence; None: default
     temperature: float = 0.0  # 0: greedy
     seed: int | None = None
@@ -88,7 +92,11 @@ class Settings:
                 f"unknown retrieval mode {self.mode!r}",
                 f"use one of: {', '.join(RETRIEVAL_MODES)}",
             )
-        for name, allowed in (("backend", BACKENDS), ("embed_precision", EMBED_PRECISIONS)):
+        for name, allowed in (
+            ("backend", BACKENDS),
+            ("embed_precision", EMBED_PRECISIONS),
+            ("context", CONTEXT_MODES),
+        ):
             if getattr(self, name) not in allowed:
                 raise UsageError(
                     f"unknown {name.replace('_', '-')} {getattr(self, name)!r}",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ragcli.records import Hit
+from ragcli.retrieval import STOPWORDS
 
 SYSTEM_PROMPT = (
     "You are a careful assistant that answers questions using only the numbered passages "
@@ -134,14 +137,76 @@ def merge_passages(hits: Sequence[Hit]) -> tuple[list[Hit], list[dict[str, Any]]
     return kept, dropped
 
 
+# A passage's sentences: after . ! ? and before a capital, digit, quote or bracket, or at a
+# blank line (a line break inside a paragraph is wrapping; a table or list stays whole).
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|\n\s*\n")
+_TERM = re.compile(r"\w+")
+# "focused": the sentences kept from a passage around each of its best sentences.
+FOCUS_SENTENCES = 2
+
+
+def _terms(text: str) -> set[str]:
+    """Content words, cut to 5 letters so that a word's forms meet (founded/founder)."""
+    return {w[:5] for w in _TERM.findall(text.lower()) if w not in STOPWORDS}
+
+
+def _sentences(text: str) -> list[str]:
+    """Sentences; a fragment of three words or fewer (a heading, a table cell) joins the one
+    before it, so that a table stays with what introduces it."""
+    out: list[str] = []
+    for piece in (" ".join(p.split()) for p in _SENTENCE.split(text.strip())):
+        if not piece:
+            continue
+        if out and len(piece.split()) <= 3:
+            out[-1] += "\n" + piece
+        else:
+            out.append(piece)
+    return out
+
+
+def focus_passage(hit: Hit, question: str, keep: int = FOCUS_SENTENCES) -> Hit:
+    """The passage cut to what bears on the question: the ``keep`` sentences that share the
+    most with it (a word counts more the fewer sentences hold it) and the sentence after each
+    (where an answer often goes on), under the passage's heading; what is left out is marked
+    with an ellipsis."""
+    sentences = _sentences(hit.text)
+    if len(sentences) <= keep + 1:
+        return hit
+    asked = _terms(question)
+    shared = [asked & _terms(s) for s in sentences]
+    held = {t: sum(t in terms for terms in shared) for t in asked}
+    # A word counts more the fewer sentences hold it, and half when the first sentence (kept
+    # anyway, most often the heading) already says it.
+    weight = {
+        t: math.log(1 + len(sentences) / n) / (2 if t in shared[0] else 1)
+        for t, n in held.items()
+        if n
+    }
+    scores = [sum(weight[t] for t in terms) for terms in shared]
+    best = sorted(range(1, len(sentences)), key=lambda i: (-scores[i], i))[:keep]
+    chosen = {0} | {i + step for i in best for step in (0, 1) if i + step < len(sentences)}
+    parts: list[str] = []
+    for i in sorted(chosen):
+        if parts and i - 1 not in chosen:
+            parts.append("…")
+        parts.append(sentences[i])
+    if max(chosen) < len(sentences) - 1:
+        parts.append("…")
+    return replace(hit, text="\n".join(parts))
+
+
 def pack_passages(
     question: str,
     hits: Sequence[Hit],
     count_tokens: Callable[[list[dict[str, str]]], int],
     budget: int,
+    focused: bool = False,
 ) -> Packing:
-    """Merge, deduplicate, then fit as many passages as the budget holds, best first."""
+    """Merge, deduplicate, then fit as many passages as the budget holds, best first;
+    ``focused``: each cut to the sentences that bear on the question."""
     merged, dropped = merge_passages(hits)
+    if focused:
+        merged = [focus_passage(hit, question) for hit in merged]
     messages, packed = build_messages(question, merged, count_tokens, budget)
     packed_keys = {h.chunk_key for h in packed}
     for hit in merged:

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from ragcli.prompting import build_messages, format_passage, merge_passages, pack_passages
+from ragcli.prompting import (
+    build_messages,
+    focus_passage,
+    format_passage,
+    merge_passages,
+    pack_passages,
+)
 from ragcli.records import Hit
 
 
@@ -69,3 +75,53 @@ def test_pack_reports_passages_over_budget() -> None:
     packing = pack_passages("What?", hits, count, budget=count(empty) + 80)
     assert [h.rank for h in packing.passages] == [1, 3]
     assert packing.dropped == [{"chunk_id": "k2", "reason": "over budget"}]
+
+
+_OBSERVATORY = (
+    "Gullstone Observatory\n\nOverview\n\nGullstone Observatory stands on the summit of "
+    "Gullstone Hill, 212 metres above sea level. Because the island has almost no street "
+    "lighting, the observatory enjoys dark skies. It is run by the Astronomical Society.\n\n"
+    "Founding\n\nThe observatory was founded in 1911 by Tobiah Marsk, a retired ship's\n"
+    "navigator. He paid for the first dome with money from a salvage company. Marsk kept a "
+    "nightly observing diary until shortly before his death. His will left the observatory "
+    "to the island."
+)
+
+
+def test_focus_keeps_the_sentences_that_bear_on_the_question() -> None:
+    hit = Hit(1, 0.8, _OBSERVATORY, "observatory.md", "k1")
+    focused = focus_passage(hit, "Who founded Gullstone Observatory, and in what year?")
+    lines = focused.text.split("\n")
+    # The heading, the founding sentence (a rarer word than "observatory") and the one after.
+    assert lines[0] == "Gullstone Observatory"
+    assert "founded in 1911 by Tobiah Marsk, a retired ship's navigator." in focused.text
+    assert "He paid for the first dome" in focused.text
+    assert "his death" not in focused.text and lines[-1] == "…"
+    assert len(focused.text) < len(hit.text) and focused.source == hit.source
+
+
+def test_focus_keeps_a_table_with_the_sentence_that_introduces_it() -> None:
+    text = (
+        "Patterns\n\nLacemakers start with one of the three patterns below. Each is worked "
+        "from a pricking card.\n\nPattern\n\nBobbins\n\nHeron's Ladder\n\n14\n\nGull Wing\n\n22"
+        "\n\nThe Guild meets on Tuesdays in the old school hall. New members pay no fee at all."
+    )
+    focused = focus_passage(
+        Hit(1, 0.8, text, "guide.html", "k1"),
+        "How many bobbins does the Heron's Ladder pattern need?",
+    )
+    assert "Heron's Ladder\n14" in focused.text and "Bobbins" in focused.text
+
+
+def test_a_short_passage_is_left_whole() -> None:
+    hit = Hit(1, 0.8, "The bridge opened in 1932. It spans the river.", "a.txt", "k1")
+    assert focus_passage(hit, "When did the bridge open?") is hit
+
+
+def test_focused_packing_shortens_the_prompt() -> None:
+    hit = Hit(1, 0.8, _OBSERVATORY, "observatory.md", "k1")
+    question = "Who founded Gullstone Observatory?"
+    full = pack_passages(question, [hit], count, 10_000)
+    focused = pack_passages(question, [hit], count, 10_000, focused=True)
+    assert count(focused.messages) < count(full.messages)
+    assert "Tobiah Marsk" in focused.messages[-1]["content"]

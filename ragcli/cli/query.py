@@ -96,6 +96,14 @@ MinScore = Annotated[
         "[env: RAGCLI_MIN_SCORE; default: 0.35].",
     ),
 ]
+Context = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        help="What of each passage the model reads: 'full', or 'focused' (the sentences that "
+        "bear on the question; a shorter prompt) [env: RAGCLI_CONTEXT; default: full].",
+    ),
+]
 Temperature = Annotated[
     float | None,
     typer.Option("--temperature", min=0.0, help="Sampling temperature; 0 is greedy [default: 0]."),
@@ -235,6 +243,7 @@ def ask(
     show_passages: ShowPassages = False,
     no_abstain: NoAbstain = False,
     min_score: MinScore = None,
+    context: Context = None,
     temperature: Temperature = None,
     seed: Seed = None,
     batch: AskBatch = None,
@@ -255,7 +264,7 @@ def ask(
             collection=collection, embed_model=embed_model, query_prompt=query_prompt,
             document_prompt=document_prompt, llm=llm, backend=backend, top_k=top_k,
             max_tokens=max_tokens, mode=mode, max_per_doc=max_per_doc, rerank=rerank,
-            min_score=min_score, temperature=temperature, seed=seed,
+            min_score=min_score, context=context, temperature=temperature, seed=seed,
         )  # fmt: skip
         events = console.ConsoleEvents(quiet)
         if batch is not None:
@@ -312,6 +321,7 @@ def eval_(
     llm: Llm = None,
     backend: Backend = None,
     min_score: MinScore = None,
+    context: Context = None,
     max_tokens: MaxTokens = None,
     embed_model: EmbedModel = None,
     chunk_size: ChunkSize = None,
@@ -341,6 +351,7 @@ def eval_(
             backend=backend,
             top_k=top_k,
             min_score=min_score,
+            context=context,
             max_tokens=max_tokens,
         )
         events = console.ConsoleEvents(quiet)

@@ -106,7 +106,9 @@ def _generate(
     point at no passage are kept out of what ``on_token`` shows)."""
     generator.load()
     budget = generator.context_window - settings.max_tokens
-    packing = pack_passages(question, hits, generator.prompt_tokens, budget)
+    packing = pack_passages(
+        question, hits, generator.prompt_tokens, budget, settings.context == "focused"
+    )
     if not packing.passages:
         raise RagcliError(
             f"no passage fits the generator's context window ({generator.context_window} "

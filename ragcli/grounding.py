@@ -24,7 +24,7 @@ _WORD = re.compile(r"\w+")
 # Words an answer uses about itself rather than about the subject.
 _ANSWER_WORDS = frozenset(
     "according passage passages mentioned mention mentions stated states state says text "
-    "context document documents provided information answer based also".split()
+    "context document documents provided information answer based also yes".split()
 )
 _DECLINE = re.compile(
     r"\b(?:i\s+(?:do\s+not|don't|cannot|can't|could\s+not|couldn't)\s+(?:know|find|answer|tell)"
@@ -34,6 +34,53 @@ _DECLINE = re.compile(
     r"|no\s+(?:information|mention)\b)",
     re.IGNORECASE,
 )
+
+
+# Stance: a sentence and the passage sentence it leans on must agree on negation, and a bare
+# "yes"/"no" must match what the passage says of the question.
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|none|neither|nor)\b|n't\b", re.IGNORECASE)
+_YES_NO = re.compile(r"^\s*(yes|no)\b[\s,.;:!]*", re.IGNORECASE)
+_PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def _closest_sentence(words: set[str], passages: Sequence[str]) -> str | None:
+    """The passage sentence sharing the most content words (at least two) with ``words``."""
+    best, overlap = None, 1
+    for passage in passages:
+        for sentence in _PASSAGE_SENTENCE.split(passage):
+            shared = len(words & {_stem(w) for w in _content_words(sentence)})
+            if shared > overlap:
+                best, overlap = sentence, shared
+    return best
+
+
+def _bare_yes_no(sentence: str) -> bool:
+    """A sentence that is only "Yes" or "No" (and markers)."""
+    answer = _YES_NO.match(_MARKER.sub(" ", sentence))
+    return bool(answer) and not _content_words(sentence[answer.end() :])
+
+
+def stance_agrees(sentence: str, passages: Sequence[str], question: str = "") -> bool | None:
+    """Whether the passages take the sentence's stance: its negation, or for a bare yes/no the
+    question's statement. None when no passage sentence is close enough to tell."""
+    body = _MARKER.sub(" ", sentence)
+    answer = _YES_NO.match(body)
+    rest = body[answer.end() :] if answer else body
+    words = {_stem(w) for w in _content_words(rest)}
+    if len(words) >= 2:
+        closest = _closest_sentence(words, passages)
+        claimed = bool(_NEGATION.search(rest))
+        if answer and not claimed and answer.group(1).lower() == "no":
+            claimed = True  # "No, it spans the river" denies what the question asked
+    elif answer and question:
+        closest = _closest_sentence({_stem(w) for w in _content_words(question)}, passages)
+        asked = bool(_NEGATION.search(question))
+        claimed = asked if answer.group(1).lower() == "yes" else not asked
+    else:
+        return None
+    if closest is None:
+        return None
+    return claimed == bool(_NEGATION.search(closest))
 
 
 @dataclass
@@ -110,7 +157,15 @@ def check_sentence(
     missing = [w for w in words if not _found(w, vocabulary, prefixes)]
     support = 1.0 - len(missing) / len(words) if words else 1.0
     numbers_ok = not any(any(c.isdigit() for c in w) for w in missing)
+    stance = stance_agrees(text, passages, question)
+    if stance is False:
+        missing.append("(the passage says the opposite)")
+    elif stance and not words and _YES_NO.match(_MARKER.sub(" ", text)):
+        # A yes or no that restates the question: its claim is the stance, which the
+        # passage backs.
+        words, support = ["(yes/no)"], 1.0
     supported = bool(passages) and support >= SUPPORT_THRESHOLD and numbers_ok
+    supported = supported and stance is not False
     return SentenceCheck(text, markers, support, missing, supported, claims=len(words))
 
 
@@ -145,7 +200,7 @@ def check_answer(text: str, passages: Sequence[Hit], question: str = "") -> Answ
         markers = sorted(
             {int(n) for m in _MARKER.finditer(sentence) for n in m.group(1).split(",")}
         )
-        if not _content_words(sentence):
+        if not _content_words(sentence) and not _bare_yes_no(sentence):
             continue
         sources = [passages[n - 1].text for n in markers] or [p.text for p in passages]
         checked = check_sentence(sentence, markers, sources, question)

@@ -39,6 +39,7 @@ def test_every_answer_is_scored_and_saved(corpus: Path, tmp_path: Path) -> None:
     # The fake answers with the first sentence of the best passage: right for both questions.
     assert by_id["k"]["contains"] and by_id["k"]["cited_gold"]
     assert "Ivo Sand" in by_id["k"]["answer"]
+    assert by_id["k"]["passages"] and by_id["k"]["sentences"][0]["supported"]
     assert by_id["b"]["contains"] and not by_id["u"]["abstained"]
     summary = report.summary
     assert (summary.answerable, summary.unanswerable) == (2, 1)

@@ -79,3 +79,43 @@ def test_question_words_are_not_claims_and_miscitations_show() -> None:
     assert check.supported  # the claim is in the passages, under the wrong marker
     restated = check_answer("The ferry crossing takes [2].", PASSAGES, question)
     assert not restated.supported  # nothing said beyond the question
+
+
+_RAW = [
+    Hit(1, 0.9, "A raw string cannot end in an odd number of backslashes. The variable x has "
+        "a value assigned at runtime.", "faq.md", "k1"),
+    Hit(2, 0.8, "Tabs can be mixed with spaces in Python 2. Python 3 refuses it.", "tabs.md",
+        "k2"),
+]  # fmt: skip
+_ODD = "Can you end a raw string with an odd number of backslashes?"
+_TABS = "Can tabs be mixed with spaces in Python 2?"
+
+
+def test_a_sentence_that_says_the_opposite_of_its_passage_is_unsupported() -> None:
+    for answer in (
+        "Yes, you can end a raw string with an odd number of backslashes [1].",
+        "You can end a raw string with an odd number of backslashes [1].",
+    ):
+        check = check_answer(answer, _RAW, _ODD)
+        assert not check.supported, answer
+        assert "(the passage says the opposite)" in check.sentences[0].missing
+    agreeing = "No, a raw string cannot end in an odd number of backslashes [1]."
+    assert check_answer(agreeing, _RAW, _ODD).supported
+
+
+def test_a_bare_yes_or_no_must_match_what_the_passage_says() -> None:
+    assert not check_answer("Yes [1].", _RAW, _ODD).supported
+    assert check_answer("No [1].", _RAW, _ODD).supported
+    assert check_answer("Yes [2].", _RAW, _TABS).supported
+    assert not check_answer("No [2].", _RAW, _TABS).supported
+    assert check_answer(
+        "Yes, tabs can be mixed with spaces in Python 2 [2].", _RAW, _TABS
+    ).supported
+
+
+def test_a_content_free_sentence_supports_nothing() -> None:
+    check = check_answer(
+        "The variable has a value [1].", _RAW, "What is the value of the variable?"
+    )
+    assert not check.supported
+    assert check_answer("Yes [1]. [1] [2].", _RAW, "What is x?").supported is False

@@ -104,6 +104,8 @@ def _row(
         "abstain_reason": reason,
         "evidence": round(answer.evidence, 4),
         "citations": [c.to_dict() for c in answer.citations],
+        "sentences": answer.sentences,
+        "passages": [h.to_dict() for h in answer.passages],
         "exact_match": score.exact_match,
         "f1": round(score.f1, 4),
         "contains": score.contains,

@@ -56,8 +56,9 @@ def _closest_sentence(words: set[str], passages: Sequence[str]) -> str | None:
 
 def _bare_yes_no(sentence: str) -> bool:
     """A sentence that is only "Yes" or "No" (and markers)."""
-    answer = _YES_NO.match(_MARKER.sub(" ", sentence))
-    return bool(answer) and not _content_words(sentence[answer.end() :])
+    stripped = _MARKER.sub(" ", sentence)
+    answer = _YES_NO.match(stripped)
+    return answer is not None and not _content_words(stripped[answer.end() :])
 
 
 def stance_agrees(sentence: str, passages: Sequence[str], question: str = "") -> bool | None:

@@ -175,6 +175,24 @@ def split_answer(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_BREAK.split(text.strip()) if s.strip()]
 
 
+_MARKER_RUN = re.compile(r"\[\d+(?:,\s*\d+)*\](?:[\s,;]*\[\d+(?:,\s*\d+)*\])+")
+
+
+def _tidy(text: str) -> str:
+    """Runs of markers said once ("[1], [2], [2]" -> "[1, 2]"), and the spaces and commas
+    that removed markers leave behind."""
+
+    def merge(match: re.Match[str]) -> str:
+        numbers = sorted({int(n) for n in re.findall(r"\d+", match.group(0))})
+        return "[" + ", ".join(map(str, numbers)) + "]"
+
+    text = _MARKER_RUN.sub(merge, text)
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    text = re.sub(r"(?:[ \t]*,)+[ \t]*([.;:!?])", r"\1", text)  # "theory [1],,." -> "theory [1]."
+    text = re.sub(r",(?:[ \t]*,)+", ",", text)
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
+
+
 def check_answer(text: str, passages: Sequence[Hit], question: str = "") -> AnswerCheck:
     """Resolve markers, drop the ones that point nowhere, and test every sentence.
 
@@ -194,8 +212,7 @@ def check_answer(text: str, passages: Sequence[Hit], question: str = "") -> Answ
                 unknown.append(number)
         return "[" + ", ".join(str(n) for n in kept) + "]" if kept else ""
 
-    cleaned = _MARKER.sub(resolve, text)
-    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
+    cleaned = _tidy(_MARKER.sub(resolve, text))
     sentences = []
     for sentence in split_answer(cleaned):
         markers = sorted(

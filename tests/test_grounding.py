@@ -119,3 +119,10 @@ def test_a_content_free_sentence_supports_nothing() -> None:
     )
     assert not check.supported
     assert check_answer("Yes [1]. [1] [2].", _RAW, "What is x?").supported is False
+
+
+def test_a_run_of_markers_is_said_once() -> None:
+    passages = [PASSAGES[0], PASSAGES[1]]
+    check = check_answer("Tobiah Marsk founded it [1], [2], [3], [4].", passages)
+    assert check.text == "Tobiah Marsk founded it [1, 2]." and check.unknown_markers == [3, 4]
+    assert check_answer("It took 47 minutes [2][2].", passages).text == "It took 47 minutes [2]."

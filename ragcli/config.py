@@ -60,6 +60,9 @@ class Settings:
     # bear on the question, README "Measuring answers").
     context: str = "full"
     min_score: float | None = None  # ask abstains below this retrieval evidence; None: default
+    # ask asks the generator to verify its answer and abstains below this probability of
+    # "yes" (0: ask but never abstain on it); None: do not ask.
+    min_verified: float | None = None
     temperature: float = 0.0  # 0: greedy
     seed: int | None = None
     batch_size: int = 32

@@ -28,6 +28,22 @@ _INSTRUCTION = (
 )
 
 
+# Asked after the answer, in the same conversation (the generator's prompt cache holds all
+# before it): the probability of "yes" is the answer's verification.
+VERIFY_QUESTION = (
+    "Is your answer stated in the passages above, and does it answer the question? Reply yes or no."
+)
+
+
+def verification_messages(messages: list[dict[str, str]], answer: str) -> list[dict[str, str]]:
+    """The answer's conversation continued with the verification question."""
+    return [
+        *messages,
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": VERIFY_QUESTION},
+    ]
+
+
 def passage_label(hit: Hit) -> str:
     """``source, location (heading)`` as shown to the model and the user."""
     parts = [hit.source]

@@ -216,8 +216,12 @@ class Answer:
     sentences: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[dict[str, Any]] = field(default_factory=list)
     abstained: bool = False
-    abstain_reason: str | None = None  # "weak retrieval", "model declined" or "unsupported"
+    # "weak retrieval", "model declined", "unsupported" or "not verified"
+    abstain_reason: str | None = None
     evidence: float = 0.0  # best cosine between the question and a retrieved passage
+    # The generator's probability that its answer is stated in the passages and answers the
+    # question (asked "yes or no" after answering); None where not asked or not available.
+    verified: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
     engine: str | None = None  # what ran the generator, e.g. "xllamacpp 2026.10.11549"
@@ -235,6 +239,7 @@ class Answer:
             "passages": [h.to_dict() for h in self.passages],
             "dropped": self.dropped,
             "evidence": round(self.evidence, 4),
+            "verified": round(self.verified, 4) if self.verified is not None else None,
             "collection": self.collection,
             "models": {
                 "embedder": self.embedder,

@@ -96,6 +96,16 @@ MinScore = Annotated[
         "[env: RAGCLI_MIN_SCORE; default: 0.35].",
     ),
 ]
+MinVerified = Annotated[
+    float | None,
+    typer.Option(
+        "--min-verified",
+        min=0.0,
+        max=1.0,
+        help="Ask the model whether its answer is stated in the passages; abstain below this "
+        "probability of yes (0: ask, never abstain) [env: RAGCLI_MIN_VERIFIED; default: off].",
+    ),
+]
 Context = Annotated[
     str | None,
     typer.Option(
@@ -244,6 +254,7 @@ def ask(
     no_abstain: NoAbstain = False,
     min_score: MinScore = None,
     context: Context = None,
+    min_verified: MinVerified = None,
     temperature: Temperature = None,
     seed: Seed = None,
     batch: AskBatch = None,
@@ -264,7 +275,8 @@ def ask(
             collection=collection, embed_model=embed_model, query_prompt=query_prompt,
             document_prompt=document_prompt, llm=llm, backend=backend, top_k=top_k,
             max_tokens=max_tokens, mode=mode, max_per_doc=max_per_doc, rerank=rerank,
-            min_score=min_score, context=context, temperature=temperature, seed=seed,
+            min_score=min_score, context=context, min_verified=min_verified,
+            temperature=temperature, seed=seed,
         )  # fmt: skip
         events = console.ConsoleEvents(quiet)
         if batch is not None:
@@ -322,6 +334,7 @@ def eval_(
     backend: Backend = None,
     min_score: MinScore = None,
     context: Context = None,
+    min_verified: MinVerified = None,
     max_tokens: MaxTokens = None,
     embed_model: EmbedModel = None,
     chunk_size: ChunkSize = None,
@@ -352,6 +365,7 @@ def eval_(
             top_k=top_k,
             min_score=min_score,
             context=context,
+            min_verified=min_verified,
             max_tokens=max_tokens,
         )
         events = console.ConsoleEvents(quiet)

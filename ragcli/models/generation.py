@@ -49,6 +49,27 @@ class ChatModel(Protocol):
     ) -> Iterator[str]: ...
 
 
+class Verifier(Protocol):
+    """A generator that can also say how likely its next word is "yes" rather than "no"."""
+
+    def yes_probability(self, messages: list[dict[str, str]]) -> float | None: ...
+
+
+def yes_share(logprobs: dict[str, float]) -> float | None:
+    """P(yes) / (P(yes) + P(no)) from the log-probabilities of first tokens ("Yes", " yes",
+    "YES", ...); None when neither is among them."""
+    import math
+
+    yes = no = 0.0
+    for token, logprob in logprobs.items():
+        word = token.strip().lower()
+        if word == "yes":
+            yes += math.exp(logprob)
+        elif word == "no":
+            no += math.exp(logprob)
+    return yes / (yes + no) if yes + no > 0 else None
+
+
 def is_gguf_spec(spec: str | None) -> bool:
     return not spec or spec == BUNDLED_GENERATOR or Path(spec).suffix.lower() == ".gguf"
 

@@ -98,6 +98,21 @@ class Generator:
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
         return int(self.prompt_ids(messages)["input_ids"].shape[1])
 
+    def yes_probability(self, messages: list[dict[str, str]]) -> float | None:
+        """How likely the reply to ``messages`` starts with "yes" rather than "no"."""
+        import torch
+
+        from ragcli.models.generation import yes_share
+
+        inputs = self.prompt_ids(messages)
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits[0, -1].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        top = torch.topk(logprobs, 20)
+        tokens = self.tokenizer.convert_ids_to_tokens(top.indices.tolist())
+        words = [self.tokenizer.convert_tokens_to_string([t]) for t in tokens]
+        return yes_share(dict(zip(words, top.values.tolist())))
+
     def generation_config(
         self, max_new_tokens: int, temperature: float = 0.0, seed: int | None = None
     ) -> Any:

@@ -178,6 +178,28 @@ class XLlamaGenerator:
             self._post("/v1/chat/completions/input_tokens", {"messages": messages})["input_tokens"]
         )
 
+    def yes_probability(self, messages: list[dict[str, str]]) -> float | None:
+        """How likely the reply to ``messages`` starts with "yes" rather than "no" (one token
+        scored, nothing sampled; the prompt cache holds what the conversation shares)."""
+        from ragcli.models.generation import yes_share
+
+        data = self._post(
+            "/v1/chat/completions",
+            {
+                "messages": messages,
+                "max_tokens": 1,
+                "logprobs": True,
+                "top_logprobs": 20,
+                "temperature": 0.0,
+                "cache_prompt": self.reuse_prefix,
+            },
+        )
+        try:
+            first = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        except (KeyError, IndexError, TypeError):
+            return None
+        return yes_share({str(t["token"]): float(t["logprob"]) for t in first})
+
     def _request(
         self,
         messages: list[dict[str, str]],

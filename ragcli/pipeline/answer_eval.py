@@ -103,6 +103,7 @@ def _row(
         "abstained": score.abstained,
         "abstain_reason": reason,
         "evidence": round(answer.evidence, 4),
+        "verified": answer.verified,
         "citations": [c.to_dict() for c in answer.citations],
         "sentences": answer.sentences,
         "passages": [h.to_dict() for h in answer.passages],

@@ -14,7 +14,7 @@ from ragcli.models.bundled_generator import BUNDLED_GENERATOR
 from ragcli.models.generation import ChatModel, engine_label
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.searching import Searcher
-from ragcli.prompting import Packing, pack_passages
+from ragcli.prompting import Packing, pack_passages, verification_messages
 from ragcli.records import Answer, Hit
 
 # ask abstains without generating when no passage is this close (cosine) to the question.
@@ -52,6 +52,7 @@ def ask(
         )
     generated = _generate(settings, question, hits, generator, on_token)
     _judge(answer, generated, question)
+    _verify(settings, answer, generated, generator)
     answer.generator, answer.engine = generator.name, engine_label(generator)
     return answer
 
@@ -158,6 +159,22 @@ def _judge(answer: Answer, generated: _Generated, question: str) -> None:
         answer.abstained, answer.abstain_reason = True, "unsupported"
     answer.tokens = generated.tokens
     answer.timings.update(generated.timings)
+
+
+def _verify(
+    settings: Settings, answer: Answer, generated: _Generated, generator: ChatModel
+) -> None:
+    """Ask the generator whether its answer is stated in the passages and answers the
+    question; withhold it below ``settings.min_verified``. Skipped for an answer already
+    withheld and for a generator that cannot score "yes" (it keeps ``verified`` None)."""
+    score = getattr(generator, "yes_probability", None)
+    if answer.abstained or score is None or settings.min_verified is None:
+        return
+    started = time.perf_counter()
+    answer.verified = score(verification_messages(generated.packing.messages, generated.text))
+    answer.timings["verify_s"] = time.perf_counter() - started
+    if answer.verified is not None and answer.verified < settings.min_verified:
+        answer.abstained, answer.abstain_reason = True, "not verified"
 
 
 def ask_batch(

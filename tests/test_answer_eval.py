@@ -11,6 +11,8 @@ from ragcli import pipeline
 from ragcli.config import load_settings
 from ragcli.pipeline.answer_eval import evaluate_answers
 
+from .conftest import FakeGenerator
+
 pytestmark = pytest.mark.usefixtures("fake_models")
 
 
@@ -95,3 +97,47 @@ def test_eval_answers_from_the_command_line(corpus: Path, tmp_path: Path) -> Non
     assert plain.exit_code == 0 and "figure\tvalue" in plain.stdout
     wrong = runner.invoke(app, ["eval", "--save", str(tmp_path / "x.jsonl")])
     assert wrong.exit_code == 2 and "--save and --plot go with --answers" in wrong.output
+
+
+class _DoubtingGenerator(FakeGenerator):
+    """The fake generator, also asked to verify: "yes" with the probability it is given."""
+
+    verdict = 0.2
+    asked: list[list[dict[str, str]]] = []
+
+    def yes_probability(self, messages: list[dict[str, str]]) -> float:
+        type(self).asked.append(messages)
+        return self.verdict
+
+
+def test_an_answer_the_model_does_not_verify_is_withheld(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragcli.models import generation
+    from ragcli.prompting import VERIFY_QUESTION
+
+    monkeypatch.setattr(generation, "open_generator", _DoubtingGenerator)
+    settings = load_settings(min_score=0.0)
+    pipeline.ingest(settings, [str(corpus)])
+    question = "Who was the lighthouse keeper?"
+    unasked = pipeline.ask(settings, question)
+    assert unasked.verified is None and not unasked.abstained and not _DoubtingGenerator.asked
+    doubted = pipeline.ask(load_settings(min_score=0.0, min_verified=0.5), question)
+    assert doubted.abstained and doubted.abstain_reason == "not verified"
+    assert doubted.verified == 0.2 and doubted.to_dict()["verified"] == 0.2
+    (messages,) = _DoubtingGenerator.asked
+    # The answer's own conversation, continued: the prompt cache holds all but the question.
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert "Ivo Sand" in messages[2]["content"] and messages[3]["content"] == VERIFY_QUESTION
+    recorded = pipeline.ask(load_settings(min_score=0.0, min_verified=0.0), question)
+    assert recorded.verified == 0.2 and not recorded.abstained
+
+
+def test_yes_share_reads_either_case_and_spacing() -> None:
+    import math
+
+    from ragcli.models.generation import yes_share
+
+    share = yes_share({"Yes": math.log(0.3), " yes": math.log(0.1), "No": math.log(0.4)})
+    assert share == pytest.approx(0.5)
+    assert yes_share({"The": -0.1}) is None

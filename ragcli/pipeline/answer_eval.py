@@ -102,6 +102,8 @@ def _row(
         "answer": answer.text,
         "abstained": score.abstained,
         "abstain_reason": reason,
+        # What the answer's own checks said, whatever the threshold (None: it passed them).
+        "checks": answer.abstain_reason,
         "evidence": round(answer.evidence, 4),
         "verified": answer.verified,
         "citations": [c.to_dict() for c in answer.citations],

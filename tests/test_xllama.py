@@ -173,3 +173,11 @@ def test_a_local_gguf_file_runs_on_xllamacpp(bundled: XLlamaGenerator, models_di
     local = open_generator(str(path), models_dir, backend="xllamacpp")
     assert isinstance(local, XLlamaGenerator) and local.name == str(path.resolve())
     assert "".join(local.stream(MESSAGES, 16)) == "".join(bundled.stream(MESSAGES, 16))
+
+
+def test_yes_probability_scores_one_token_through_the_server(tiny: XLlamaGenerator) -> None:
+    # The tiny model's vocabulary is bytes: neither "yes" nor "no" is a token it can start
+    # with, so there is no probability to give (and nothing is sampled or raised).
+    assert tiny.yes_probability(MESSAGES) is None
+    stream = "".join(tiny.stream(MESSAGES, max_new_tokens=4))
+    assert stream  # the server still answers normally afterwards

@@ -64,6 +64,7 @@ def build_messages(
     hits: Sequence[Hit],
     count_tokens: Callable[[list[dict[str, str]]], int],
     budget: int,
+    compact: bool = False,
 ) -> tuple[list[dict[str, str]], list[Hit]]:
     """Chat messages holding as many passages (best first) as fit in ``budget`` prompt tokens.
 
@@ -71,9 +72,9 @@ def build_messages(
     template's own overhead is part of the budget. Returns the messages and the packed hits.
     """
     packed: list[Hit] = []
-    messages = _messages(question, packed)
+    messages = _messages(question, packed, compact)
     for hit in hits:
-        candidate = _messages(question, [*packed, hit])
+        candidate = _messages(question, [*packed, hit], compact)
         if count_tokens(candidate) > budget:
             continue  # a shorter passage further down may still fit
         packed.append(hit)
@@ -81,8 +82,14 @@ def build_messages(
     return messages, packed
 
 
-def _messages(question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
+def _messages(question: str, hits: Sequence[Hit], compact: bool = False) -> list[dict[str, str]]:
+    """``compact``: the instruction goes into the system message, which is the same for every
+    question (the generator's prompt cache keeps it), so only passages and question are new."""
     passages = "\n\n".join(format_passage(i, h) for i, h in enumerate(hits, start=1))
+    if compact:
+        user = f"Passages:\n\n{passages}\n\nQuestion: {question.strip()}"
+        system = f"{SYSTEM_PROMPT} {_INSTRUCTION.replace('above', 'the user gives')}"
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
     user = f"Passages:\n\n{passages}\n\nQuestion: {question.strip()}\n\n{_INSTRUCTION}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
@@ -157,8 +164,8 @@ def merge_passages(hits: Sequence[Hit]) -> tuple[list[Hit], list[dict[str, Any]]
 # blank line (a line break inside a paragraph is wrapping; a table or list stays whole).
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|\n\s*\n")
 _TERM = re.compile(r"\w+")
-# "focused": the sentences kept from a passage around each of its best sentences.
-FOCUS_SENTENCES = 2
+# "focused": how many of a passage's best sentences are kept (each with the one after it).
+FOCUS_SENTENCES = 1
 
 
 def _terms(text: str) -> set[str]:
@@ -223,7 +230,7 @@ def pack_passages(
     merged, dropped = merge_passages(hits)
     if focused:
         merged = [focus_passage(hit, question) for hit in merged]
-    messages, packed = build_messages(question, merged, count_tokens, budget)
+    messages, packed = build_messages(question, merged, count_tokens, budget, compact=focused)
     packed_keys = {h.chunk_key for h in packed}
     for hit in merged:
         if hit.chunk_key not in packed_keys:

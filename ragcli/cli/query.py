@@ -139,8 +139,8 @@ StreamJson = Annotated[
 Dataset = Annotated[
     Path | None,
     typer.Argument(
-        help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv); omit it to "
-        "evaluate the collection given with -c against --queries and --qrels."
+        help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv; with --answers, "
+        "corpus.jsonl is enough); omit it to evaluate the collection given with -c."
     ),
 ]
 Queries = Annotated[

@@ -38,7 +38,7 @@ _DECLINE = re.compile(
 
 # Stance: a sentence and the passage sentence it leans on must agree on negation, and a bare
 # "yes"/"no" must match what the passage says of the question.
-_NEGATION = re.compile(r"\b(?:not|no|never|cannot|none|neither|nor)\b|n't\b", re.IGNORECASE)
+_NEGATIONS = frozenset("not no never cannot none neither nor".split())
 _YES_NO = re.compile(r"^\s*(yes|no)\b[\s,.;:!]*", re.IGNORECASE)
 _PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -61,6 +61,16 @@ def _bare_yes_no(sentence: str) -> bool:
     return answer is not None and not _content_words(stripped[answer.end() :])
 
 
+def _negates(text: str, words: set[str]) -> bool:
+    """Whether a negation stands just before (within three words of) one of ``words``: "cannot
+    end" negates "end"; "did not appear" says nothing of a name earlier in the sentence."""
+    tokens = _WORD.findall(re.sub(r"n't\b", " not", text.lower()))
+    for i, token in enumerate(tokens):
+        if token in _NEGATIONS and any(_stem(t) in words for t in tokens[i + 1 : i + 4]):
+            return True
+    return False
+
+
 def stance_agrees(sentence: str, passages: Sequence[str], question: str = "") -> bool | None:
     """Whether the passages take the sentence's stance: its negation, or for a bare yes/no the
     question's statement. None when no passage sentence is close enough to tell."""
@@ -68,20 +78,21 @@ def stance_agrees(sentence: str, passages: Sequence[str], question: str = "") ->
     answer = _YES_NO.match(body)
     rest = body[answer.end() :] if answer else body
     words = {_stem(w) for w in _content_words(rest)}
-    if len(words) >= 2:
+    said_no = answer is not None and answer.group(1).lower() == "no"
+    if len(words) >= 2:  # a statement: negated, or led by "No" ("No, it spans the river")
         closest = _closest_sentence(words, passages)
-        claimed = bool(_NEGATION.search(rest))
-        if answer and not claimed and answer.group(1).lower() == "no":
-            claimed = True  # "No, it spans the river" denies what the question asked
-    elif answer and question:
-        closest = _closest_sentence({_stem(w) for w in _content_words(question)}, passages)
-        asked = bool(_NEGATION.search(question))
-        claimed = asked if answer.group(1).lower() == "yes" else not asked
+        shared = words & {_stem(w) for w in _content_words(closest or "")}
+        claimed = _negates(rest, shared) or said_no
+    elif answer is not None and question:  # a bare yes or no: the question, or its denial
+        words = {_stem(w) for w in _content_words(question)}
+        closest = _closest_sentence(words, passages)
+        shared = words & {_stem(w) for w in _content_words(closest or "")}
+        claimed = _negates(question, shared) != said_no
     else:
         return None
     if closest is None:
         return None
-    return claimed == bool(_NEGATION.search(closest))
+    return claimed == _negates(closest, shared)
 
 
 @dataclass

@@ -126,3 +126,10 @@ def test_a_run_of_markers_is_said_once() -> None:
     check = check_answer("Tobiah Marsk founded it [1], [2], [3], [4].", passages)
     assert check.text == "Tobiah Marsk founded it [1, 2]." and check.unknown_markers == [3, 4]
     assert check_answer("It took 47 minutes [2][2].", passages).text == "It took 47 minutes [2]."
+
+
+def test_a_negation_elsewhere_in_the_passage_sentence_is_not_a_contradiction() -> None:
+    passage = Hit(1, 0.9, "On 3 March 1934 the assistant observer, Hester Abernay, noticed a "
+                  "faint object that did not appear on any chart.", "obs.md", "k1")  # fmt: skip
+    question = "Who discovered the comet spotted at the observatory in 1934?"
+    assert check_answer("Hester Abernay [1]", [passage], question).supported

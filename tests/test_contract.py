@@ -17,8 +17,8 @@ HIT = {"rank", "score", "source", "page", "lines", "heading", "doc_id", "chunk_i
 SEARCH = {"schema_version", "question", "collection", "embedder", "mode", "hits", "timings"}
 ASK = {
     "schema_version", "question", "answer", "abstained", "abstain_reason", "citations",
-    "unknown_markers", "sentences", "passages", "dropped", "evidence", "collection", "models",
-    "tokens", "timings",
+    "unknown_markers", "sentences", "passages", "dropped", "evidence", "verified", "collection",
+    "models", "tokens", "timings",
 }  # fmt: skip
 SENTENCE = {"text", "markers", "support", "missing", "supported", "backed_by"}
 ASK_TIMINGS = {

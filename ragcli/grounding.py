@@ -3,8 +3,10 @@
 A small model can cite a passage and still say something the passage does not say (a birth
 year, a price, a programming language it made up). Each sentence is checked lexically: the
 share of its content words found in the passages it cites, and every number it states must
-appear there. The threshold was calibrated on the sample corpus's questions (README,
-"Answers you can check").
+appear there; and for stance: a negation just before a word it shares with the passage
+sentence it leans on must be in both or neither, and a bare yes or no must match what the
+passage says of the question. The threshold was calibrated on the sample corpus's questions
+(README, "Answers you can check").
 """
 
 from __future__ import annotations

@@ -179,14 +179,16 @@ def evaluate_answers(
     try:
         for question, answer, seconds in _answered(settings, questions, events):
             withheld, reason = _gated(answer, threshold)
-            first = answer.timings.get("first_token_s")
             retrieve = answer.timings.get("retrieve_s", 0.0)
+            first = answer.timings.get("first_token_s")
+            if reason == "weak retrieval":  # ask would have stopped after retrieval
+                seconds, first = retrieve, None
             score = score_answer(
                 question,
                 answer.text,
                 withheld,
                 [c.to_dict() for c in answer.citations],
-                seconds if not withheld or reason != "weak retrieval" else retrieve,
+                seconds,
                 first_token_s=(retrieve + first) if first is not None else None,
                 confidence=answer.evidence,
             )

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.errors import UsageError
+from ragcli.grounding import strip_markers
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = set(string.punctuation)
-_MARKER = re.compile(r"\[\d+\]")
 
 
 def normalize_answer(text: str) -> str:
@@ -62,7 +62,7 @@ def _f1(predicted: list[str], gold: list[str]) -> float:
 
 def contains_answer(response: str, golds: Sequence[str]) -> bool:
     """Whether a gold answer stands in the response, as whole normalised tokens."""
-    said = f" {normalize_answer(_MARKER.sub(' ', response))} "
+    said = f" {normalize_answer(strip_markers(response))} "
     return any(normalize_answer(g) and f" {normalize_answer(g)} " in said for g in golds)
 
 
@@ -158,7 +158,7 @@ def score_answer(
     confidence: float | None = None,
 ) -> AnswerScore:
     """Score one response: a withheld answer is the empty answer."""
-    said = "" if abstained else _MARKER.sub(" ", text)
+    said = "" if abstained else strip_markers(text)
     golds = question.answers if question.answerable else []
     return AnswerScore(
         id=question.id,

@@ -136,6 +136,11 @@ class AnswerCheck:
         return any(s.backed_by and s.claims for s in self.sentences)
 
 
+def strip_markers(text: str) -> str:
+    """The text without its ``[n]`` / ``[n, m]`` markers."""
+    return _MARKER.sub(" ", text)
+
+
 def _stem(word: str) -> str:
     """A crude English stem (needs/need, founded/found, painting/paint), enough to compare."""
     for suffix in ("ing", "ed", "es", "s"):

@@ -138,6 +138,6 @@ def test_yes_share_reads_either_case_and_spacing() -> None:
 
     from ragcli.models.generation import yes_share
 
-    share = yes_share({"Yes": math.log(0.3), " yes": math.log(0.1), "No": math.log(0.4)})
+    share = yes_share([("Yes", math.log(0.3)), (" yes", math.log(0.1)), ("No", math.log(0.4))])
     assert share == pytest.approx(0.5)
-    assert yes_share({"The": -0.1}) is None
+    assert yes_share([("The", -0.1)]) is None

@@ -185,3 +185,9 @@ def test_a_bad_questions_file_is_a_clear_error(tmp_path: Path) -> None:
         load_answer_questions(path)
     with pytest.raises(UsageError, match="cannot read"):
         load_answer_questions(tmp_path / "missing.jsonl")
+
+
+def test_merged_markers_are_not_part_of_the_answer() -> None:
+    # The sentence check writes a run of markers as "[1, 2]"; scoring must not read "1 2".
+    score = score_answer(_q(True), "1762 [1, 2]", False, [], 1.0)
+    assert score.exact_match == 1.0 and score.f1 == 1.0 and score.contains

@@ -9,7 +9,7 @@ to bf16 safetensors in the model cache by ``gguf_conversion.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -49,19 +49,13 @@ class ChatModel(Protocol):
     ) -> Iterator[str]: ...
 
 
-class Verifier(Protocol):
-    """A generator that can also say how likely its next word is "yes" rather than "no"."""
-
-    def yes_probability(self, messages: list[dict[str, str]]) -> float | None: ...
-
-
-def yes_share(logprobs: dict[str, float]) -> float | None:
-    """P(yes) / (P(yes) + P(no)) from the log-probabilities of first tokens ("Yes", " yes",
-    "YES", ...); None when neither is among them."""
+def yes_share(logprobs: Iterable[tuple[str, float]]) -> float | None:
+    """P(yes) / (P(yes) + P(no)) from (first token, log-probability) pairs ("Yes", " yes",
+    "YES", ...; two tokens that read the same both count); None when neither is among them."""
     import math
 
     yes = no = 0.0
-    for token, logprob in logprobs.items():
+    for token, logprob in logprobs:
         word = token.strip().lower()
         if word == "yes":
             yes += math.exp(logprob)

@@ -111,7 +111,7 @@ class Generator:
         top = torch.topk(logprobs, 20)
         tokens = self.tokenizer.convert_ids_to_tokens(top.indices.tolist())
         words = [self.tokenizer.convert_tokens_to_string([t]) for t in tokens]
-        return yes_share(dict(zip(words, top.values.tolist())))
+        return yes_share(zip(words, top.values.tolist()))
 
     def generation_config(
         self, max_new_tokens: int, temperature: float = 0.0, seed: int | None = None

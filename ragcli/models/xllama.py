@@ -198,7 +198,7 @@ class XLlamaGenerator:
             first = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
         except (KeyError, IndexError, TypeError):
             return None
-        return yes_share({str(t["token"]): float(t["logprob"]) for t in first})
+        return yes_share((str(t["token"]), float(t["logprob"])) for t in first)
 
     def _request(
         self,

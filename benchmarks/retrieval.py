@@ -1,16 +1,27 @@
-"""Retrieval quality and latency by mode on a BEIR dataset (default: Cranfield).
+"""Retrieval settings across every shared collection, with paired bootstrap intervals.
 
-    python benchmarks/retrieval.py [DATASET_DIR]
+    python benchmarks/retrieval.py [--data ../shared/data] [--only NAME,...] [--grid]
 
-Indexes the corpus once (cached in RAGCLI_HOME, default a temporary folder), then for each
-retrieval mode prints nDCG@10, Recall@10, Recall@100 and MRR@10 over all judged queries, and
-the median and 95th-percentile latency of one ``search`` (k=4) in a warm process. The hybrid
-mode is also shown without pseudo-relevance feedback, the plain reciprocal rank fusion it
-builds on.
+Collections (each indexed once with the default chunking, cached in RAGCLI_HOME, default a
+folder under the system's temporary directory that later runs reuse):
+
+- ``cranfield`` and ``scifact-train``: BEIR folders, documents ranked by their best chunk,
+  nDCG@10 against the graded qrels;
+- ``squad2-tune``: the answerable questions, the gold paragraph as the only relevant document;
+- ``sample``: the sample corpus's answerable questions, the relevant unit being any chunk of
+  the gold file that covers the gold lines (or page).
+
+For each setting it prints nDCG@10 per collection and their mean, and the paired bootstrap
+95% interval of its difference from the current default per collection. ``--grid`` adds more
+settings (RRF weights, feedback strengths, candidate pools). Then the search latency of the
+default and of the best setting in a warm process.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import os
 import statistics
 import sys
@@ -20,44 +31,178 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ragcli.config import Settings, load_settings  # noqa: E402
+from ragcli.evaluation import Dataset, load_dataset  # noqa: E402
+from ragcli.pipeline import comparing  # noqa: E402
+from ragcli.pipeline.comparing import JudgedQuestion, Setting  # noqa: E402
+from ragcli.pipeline.evaluating import dataset_collection  # noqa: E402
+from ragcli.pipeline.ingesting import ingest  # noqa: E402
+from ragcli.pipeline.searching import Searcher  # noqa: E402
+from ragcli.records import Hit  # noqa: E402
+from ragcli.retrieval import Fusion  # noqa: E402
+from ragcli.store.location import location_for  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _ingested(settings: Settings, name: str, paths: list[str]) -> Settings:
+    settings = dataclasses.replace(settings, collection=name)
+    location = location_for(settings)
+    if not location.exists():
+        print(f"indexing {', '.join(paths)} into {name} ...", file=sys.stderr)
+        ingest(settings, paths)
+    return settings
+
+
+def beir(settings: Settings, root: Path) -> tuple[Settings, list[JudgedQuestion]]:
+    dataset = load_dataset(root)
+    settings = _ingested(settings, dataset_collection(settings, dataset), [str(dataset.corpus)])
+    judged_ids = {d for docs in dataset.qrels.values() for d in docs}
+    unit = comparing.document_unit(judged_ids)
+    questions = [
+        JudgedQuestion(qid, text, dataset.qrels[qid], unit)
+        for qid, text in dataset.queries.items()
+        if qid in dataset.qrels
+    ]
+    return settings, questions
+
+
+def squad(settings: Settings, root: Path) -> tuple[Settings, list[JudgedQuestion]]:
+    dataset = Dataset(root, {}, {})
+    settings = _ingested(settings, dataset_collection(settings, dataset), [str(dataset.corpus)])
+    records = [json.loads(line) for line in (root / "questions.jsonl").open(encoding="utf-8")]
+    judged_ids = {d for r in records for d in r["doc_ids"]}
+    unit = comparing.document_unit(judged_ids)
+    questions = [
+        JudgedQuestion(r["id"], r["question"], {d: 1 for d in r["doc_ids"]}, unit)
+        for r in records
+        if r["doc_ids"]
+    ]
+    return settings, questions
+
+
+def _gold_unit(record: dict) -> object:
+    source, page, lines = record["source"], record.get("page"), record.get("lines")
+
+    def unit(hit: Hit) -> str:
+        if not hit.source.replace("\\", "/").endswith(source):
+            return f"#{hit.row_id}"
+        if page is not None and hit.page == page:
+            return "gold"
+        covered = lines and hit.line_start is not None and hit.line_end is not None
+        if covered and hit.line_start <= lines[1] and lines[0] <= hit.line_end:
+            return "gold"
+        return f"#{hit.row_id}"
+
+    return unit
+
+
+def sample(settings: Settings, root: Path) -> tuple[Settings, list[JudgedQuestion]]:
+    settings = _ingested(settings, "bench-sample-corpus", [str(root)])
+    records = [json.loads(line) for line in (root / "questions.jsonl").open(encoding="utf-8")]
+    questions = [
+        JudgedQuestion(r["id"], r["question"], {"gold": 1}, _gold_unit(r))
+        for r in records
+        if r.get("answerable", True)
+    ]
+    return settings, questions
+
+
+def settings_to_compare(grid: bool) -> list[Setting]:
+    rows = [
+        Setting("hybrid, current default (RRF + feedback)", "hybrid", Fusion()),
+        Setting("plain RRF", "hybrid", Fusion(feedback_weight=0.0)),
+        Setting("dense", "dense", Fusion()),
+        Setting("lexical (BM25)", "lexical", Fusion()),
+    ]
+    for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
+        rows.append(
+            Setting(
+                f"convex a={alpha}",
+                "hybrid",
+                Fusion(method="convex", alpha=alpha, feedback_weight=0.0),
+            )
+        )
+        rows.append(
+            Setting(f"convex a={alpha} + feedback", "hybrid", Fusion(method="convex", alpha=alpha))
+        )
+    if grid:
+        for weight in (0.5, 2.0):
+            rows.append(
+                Setting(f"RRF + feedback {weight}", "hybrid", Fusion(feedback_weight=weight))
+            )
+        for dense_weight in (0.7, 1.5):
+            rows.append(
+                Setting(
+                    f"RRF dense weight {dense_weight}",
+                    "hybrid",
+                    Fusion(dense_weight=dense_weight, feedback_weight=0.0),
+                )
+            )
+        for pool in (50, 100):
+            rows.append(Setting(f"current default, pool {pool}", "hybrid", Fusion(pool=pool)))
+            rows.append(
+                Setting(
+                    f"convex a=0.5, pool {pool}",
+                    "hybrid",
+                    Fusion(method="convex", pool=pool, feedback_weight=0.0),
+                )
+            )
+    return rows
+
 
 def main() -> None:
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/cranfield")
-    os.environ.setdefault("RAGCLI_HOME", tempfile.mkdtemp(prefix="ragcli-bench-"))
-
-    from ragcli import pipeline
-    from ragcli.config import load_settings
-    from ragcli.evaluation import read_queries
-    from ragcli.retrieval import Fusion
-
-    questions = list(read_queries(root / "queries.jsonl").values())[:100]
-    variants = [
-        ("hybrid (default)", "hybrid", None),
-        ("hybrid without feedback (plain RRF)", "hybrid", Fusion(feedback_weight=0.0)),
-        ("dense", "dense", None),
-        ("lexical (BM25)", "lexical", None),
-    ]
-    rows = []
-    for label, mode, fusion in variants:
-        report = pipeline.evaluate(load_settings(mode=mode), dataset_dir=root, fusion=fusion)
-        latencies = []
-        settings = load_settings(mode=mode, collection=report.collection)
-        with pipeline.Searcher(settings, fusion=fusion) as searcher:
-            for question in questions:
-                started = time.perf_counter()
-                searcher.search(question, 4)
-                latencies.append((time.perf_counter() - started) * 1000)
-        rows.append((label, report.metrics, sorted(latencies)))
-
-    print(f"dataset: {root} ({report.queries} judged queries), collection {report.collection}")
-    print("| mode | nDCG@10 | R@10 | R@100 | MRR@10 | search p50 ms | p95 ms |")
-    print("|---|---|---|---|---|---|---|")
-    for label, m, lat in rows:
-        p95 = lat[int(0.95 * (len(lat) - 1))]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--only", default="", help="comma-separated collection names")
+    parser.add_argument("--grid", action="store_true", help="compare more settings")
+    args = parser.parse_args()
+    os.environ.setdefault("RAGCLI_HOME", str(Path(tempfile.gettempdir()) / "ragcli-bench"))
+    base = load_settings()
+    loaders = {
+        "cranfield": lambda: beir(base, args.data / "cranfield"),
+        "scifact-train": lambda: beir(base, args.data / "scifact-train"),
+        "squad2-tune": lambda: squad(base, args.data / "squad2-tune"),
+        "sample": lambda: sample(base, REPO / "sample_corpus"),
+    }
+    names = [n for n in loaders if not args.only or n in args.only.split(",")]
+    rows = settings_to_compare(args.grid)
+    results: dict[str, dict[str, dict[str, float]]] = {}  # collection -> label -> per query
+    seconds: dict[str, float] = {}
+    for name in names:
+        settings, questions = loaders[name]()
+        with Searcher(settings) as searcher:
+            comparison = comparing.Comparison(searcher, questions)
+            started = time.perf_counter()
+            results[name] = {row.label: comparison.scores(row) for row in rows}
+            seconds[name] = time.perf_counter() - started
         print(
-            f"| {label} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} | "
-            f"{m['mrr@10']:.4f} | {statistics.median(lat):.1f} | {p95:.1f} |"
+            f"{name}: {len(questions)} judged questions, collection {settings.collection}, "
+            f"{len(rows)} settings in {seconds[name]:.0f} s",
+            file=sys.stderr,
         )
+
+    default = rows[0].label
+    print(
+        "nDCG@10 per collection; in brackets the difference from the current default with "
+        "its paired bootstrap 95% interval (* beyond noise)\n"
+    )
+    print("| setting | " + " | ".join(names) + " | mean |")
+    print("|---|" + "---|" * (len(names) + 1))
+    for row in rows:
+        cells = []
+        for name in names:
+            ours = results[name][row.label]
+            cell = f"{comparing.mean(ours):.4f}"
+            if row.label != default:
+                ci = comparing.bootstrap(ours, results[name][default])
+                cell += (
+                    f" ({ci.mean:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}]"
+                    f"{'*' if ci.beyond_noise else ''})"
+                )
+            cells.append(cell)
+        overall = statistics.fmean(comparing.mean(results[n][row.label]) for n in names)
+        print(f"| {row.label} | " + " | ".join(cells) + f" | {overall:.4f} |")
 
 
 if __name__ == "__main__":

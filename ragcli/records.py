@@ -90,6 +90,7 @@ class Hit:
     row_id: int = 0  # the chunk's row in its store (the JSON "chunk_id" is ``chunk_key``)
     ordinal: int = 0  # the chunk's position in its document
     explain: dict[str, Any] | None = None  # per-method ranks and scores, when asked for
+    similarity: float | None = None  # cosine of passage and question, when retrieval embedded it
 
     @property
     def location(self) -> str:

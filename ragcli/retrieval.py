@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
+
+import numpy as np
 
 from ragcli.config import RETRIEVAL_MODES
 from ragcli.errors import ModelError, UsageError
@@ -63,9 +66,11 @@ class Candidate:
     lexical_rank: int | None = None
     lexical_score: float | None = None
     rerank_score: float | None = None
+    similarity: float | None = None  # cosine of the chunk and the question itself
 
     def explain(self) -> dict[str, Any]:
         return {
+            "similarity": _round(self.similarity),
             "dense_rank": self.dense_rank,
             "dense_score": _round(self.dense_score),
             "lexical_rank": self.lexical_rank,
@@ -81,15 +86,79 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-@dataclass
+FUSION_METHODS = ("rrf", "convex")
+
+
+@dataclass(frozen=True)
 class Fusion:
-    """Hybrid parameters: weighted reciprocal rank fusion and dense feedback."""
+    """Hybrid parameters: how two rankings are fused, and dense feedback.
+
+    ``rrf`` adds ``weight / (k + rank)`` per ranking. ``convex`` min-max normalises each
+    ranking's scores over its candidates and adds ``alpha * dense + (1 - alpha) * lexical``
+    (a chunk missing from a ranking gets 0 there).
+    """
 
     k: int = RRF_K
     dense_weight: float = DENSE_WEIGHT
     lexical_weight: float = LEXICAL_WEIGHT
     feedback_weight: float = FEEDBACK_WEIGHT  # 0 turns pseudo-relevance feedback off
     feedback_depth: int = FEEDBACK_DEPTH
+    method: str = "rrf"
+    alpha: float = 0.5  # the dense share of a convex fusion
+    pool: int | None = None  # candidates per ranking; None: max(50, 5 * k)
+
+    def __post_init__(self) -> None:
+        if self.method not in FUSION_METHODS:
+            raise UsageError(
+                f"unknown fusion method {self.method!r}",
+                f"use one of: {', '.join(FUSION_METHODS)}",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fusion:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def describe(self) -> str:
+        """A short label, e.g. ``convex a=0.6, feedback 1.0x3``."""
+        fused = f"rrf k={self.k}" if self.method == "rrf" else f"convex a={self.alpha:g}"
+        if self.method == "rrf" and self.dense_weight != self.lexical_weight:
+            fused += f" w={self.dense_weight:g}:{self.lexical_weight:g}"
+        feedback = (
+            f"feedback {self.feedback_weight:g}x{self.feedback_depth}"
+            if self.feedback_weight > 0
+            else "no feedback"
+        )
+        pool = f", pool {self.pool}" if self.pool else ""
+        return f"{fused}, {feedback}{pool}"
+
+
+TUNED_KEY = "retrieval"  # the manifest entry where `ragcli tune` keeps its choice
+
+
+def tuned(manifest: dict[str, Any]) -> tuple[str, Fusion, str] | None:
+    """The mode, fusion and label ``ragcli tune`` chose for a collection, if it chose any."""
+    entry = manifest.get(TUNED_KEY)
+    if not isinstance(entry, dict) or entry.get("mode") not in MODES:
+        return None
+    try:
+        fusion = Fusion.from_dict(dict(entry.get("fusion") or {}))
+    except (TypeError, ValueError, UsageError):
+        return None
+    return str(entry["mode"]), fusion, str(entry.get("label", "tuned"))
+
+
+def _normalised(ranking: Sequence[tuple[int, float]]) -> list[float]:
+    if not ranking:
+        return []
+    scores = [s for _, s in ranking]
+    low, high = min(scores), max(scores)
+    if high - low <= 1e-12:
+        return [1.0 for _ in scores]
+    return [(s - low) / (high - low) for s in scores]
 
 
 def fuse(
@@ -97,18 +166,88 @@ def fuse(
     lexical: Sequence[tuple[int, float]],
     fusion: Fusion | None = None,
 ) -> list[Candidate]:
-    """Merge two rankings by weighted reciprocal rank (a chunk missing from one gets 0 there)."""
+    """Merge two rankings into one (see ``Fusion``)."""
     fusion = fusion or Fusion()
     found: dict[int, Candidate] = {}
+    convex = fusion.method == "convex"
+    dense_norm = _normalised(dense) if convex else []
+    lexical_norm = _normalised(lexical) if convex else []
     for rank, (chunk_id, score) in enumerate(dense, start=1):
         c = found.setdefault(chunk_id, Candidate(chunk_id))
         c.dense_rank, c.dense_score = rank, score
-        c.score += fusion.dense_weight / (fusion.k + rank)
+        if convex:
+            c.score += fusion.alpha * dense_norm[rank - 1]
+        else:
+            c.score += fusion.dense_weight / (fusion.k + rank)
     for rank, (chunk_id, score) in enumerate(lexical, start=1):
         c = found.setdefault(chunk_id, Candidate(chunk_id))
         c.lexical_rank, c.lexical_score = rank, score
-        c.score += fusion.lexical_weight / (fusion.k + rank)
+        if convex:
+            c.score += (1.0 - fusion.alpha) * lexical_norm[rank - 1]
+        else:
+            c.score += fusion.lexical_weight / (fusion.k + rank)
     return sorted(found.values(), key=lambda c: (-c.score, c.row_id))
+
+
+@dataclass
+class Rankings:
+    """A question's first rankings, before fusion: its vector, dense and lexical lists."""
+
+    vector: np.ndarray | None
+    dense: list[tuple[int, float]]
+    lexical: list[tuple[int, float]]
+
+    def cut(self, pool: int) -> Rankings:
+        return Rankings(self.vector, self.dense[:pool], self.lexical[:pool])
+
+
+def rankings(
+    store: CollectionReader,
+    embedder: Embedder,
+    question: str,
+    mode: str,
+    pool: int,
+    source_glob: str | None = None,
+) -> Rankings:
+    """The ``pool`` best chunks of each ranking that ``mode`` uses."""
+    if mode not in MODES:
+        raise UsageError(f"unknown retrieval mode {mode!r}", f"use one of: {', '.join(MODES)}")
+    vector = None
+    dense: list[tuple[int, float]] = []
+    lexical: list[tuple[int, float]] = []
+    if mode in ("dense", "hybrid"):
+        vector = embedder.embed_queries([question])[0]
+        dense = list(store.dense(vector, pool, source_glob))
+    if mode in ("lexical", "hybrid"):
+        lexical = list(store.lexical(query_terms(question), pool, source_glob))
+    return Rankings(vector, dense, lexical)
+
+
+def combine(
+    store: CollectionReader,
+    first: Rankings,
+    mode: str,
+    fusion: Fusion,
+    source_glob: str | None = None,
+) -> list[Candidate]:
+    """Ranked candidates from a question's first rankings (fused, with feedback, in hybrid)."""
+    if mode == "dense":
+        return [
+            Candidate(i, s, dense_rank=r, dense_score=s) for r, (i, s) in enumerate(first.dense, 1)
+        ]
+    if mode == "lexical":
+        return [
+            Candidate(i, s, lexical_rank=r, lexical_score=s)
+            for r, (i, s) in enumerate(first.lexical, 1)
+        ]
+    fused = fuse(first.dense, first.lexical, fusion)
+    if first.vector is None or fusion.feedback_weight <= 0 or not fused:
+        return fused
+    feedback = store.vectors([c.row_id for c in fused[: fusion.feedback_depth]])
+    moved = first.vector + fusion.feedback_weight * feedback.mean(axis=0)
+    moved = moved / max(float((moved**2).sum()) ** 0.5, 1e-12)
+    pool = max(len(first.dense), len(first.lexical))
+    return fuse(store.dense(moved, pool, source_glob), first.lexical, fusion)
 
 
 def candidates(
@@ -121,30 +260,8 @@ def candidates(
     fusion: Fusion | None = None,
 ) -> list[Candidate]:
     """Ranked chunk candidates for a question in one retrieval mode."""
-    if mode not in MODES:
-        raise UsageError(f"unknown retrieval mode {mode!r}", f"use one of: {', '.join(MODES)}")
-    fusion = fusion or Fusion()
-    dense: list[tuple[int, float]] = []
-    lexical: list[tuple[int, float]] = []
-    vector = None
-    if mode in ("dense", "hybrid"):
-        vector = embedder.embed_queries([question])[0]
-        dense = store.dense(vector, pool, source_glob)
-    if mode in ("lexical", "hybrid"):
-        lexical = store.lexical(query_terms(question), pool, source_glob)
-    if mode == "dense":
-        return [Candidate(i, s, dense_rank=r, dense_score=s) for r, (i, s) in enumerate(dense, 1)]
-    if mode == "lexical":
-        return [
-            Candidate(i, s, lexical_rank=r, lexical_score=s) for r, (i, s) in enumerate(lexical, 1)
-        ]
-    fused = fuse(dense, lexical, fusion)
-    if vector is None or fusion.feedback_weight <= 0 or not fused:
-        return fused
-    feedback = store.vectors([c.row_id for c in fused[: fusion.feedback_depth]])
-    moved = vector + fusion.feedback_weight * feedback.mean(axis=0)
-    moved = moved / max(float((moved**2).sum()) ** 0.5, 1e-12)
-    return fuse(store.dense(moved, pool, source_glob), lexical, fusion)
+    first = rankings(store, embedder, question, mode, pool, source_glob)
+    return combine(store, first, mode, fusion or Fusion(), source_glob)
 
 
 class Reranker:
@@ -194,10 +311,17 @@ def retrieve(
     k: int,
     how: Retrieval | None = None,
 ) -> list[Hit]:
-    """The ``k`` best passages for a question, without near-duplicates."""
+    """The ``k`` best passages for a question, without near-duplicates.
+
+    Each hit's ``score`` is one a reader can compare across questions and collections: the
+    cosine similarity of the passage and the question in dense and hybrid modes (whatever
+    fused them), the BM25 score in lexical mode, the reranker's score when reranked. The
+    fused value stays in ``explain``.
+    """
     how = how or Retrieval()
-    pool = max(50, 5 * k)
-    ranked = candidates(store, embedder, question, how.mode, pool, how.source_glob, how.fusion)
+    pool = how.fusion.pool or max(50, 5 * k)
+    first = rankings(store, embedder, question, how.mode, pool, how.source_glob)
+    ranked = combine(store, first, how.mode, how.fusion, how.source_glob)
     by_id = {c.row_id: c for c in ranked}
     wanted = max(3 * k, 20) if how.reranker is not None else k
     hits = _distinct(store.hits([(c.row_id, c.score) for c in ranked]), how.max_per_doc, wanted)
@@ -207,6 +331,12 @@ def retrieve(
             hit.score = score
         hits.sort(key=lambda h: -h.score)
     hits = hits[:k]
+    if first.vector is not None and hits:
+        similarities = store.vectors([h.row_id for h in hits]) @ first.vector
+        for hit, similarity in zip(hits, similarities):
+            hit.similarity = by_id[hit.row_id].similarity = float(similarity)
+            if how.reranker is None:
+                hit.score = hit.similarity
     for rank, hit in enumerate(hits, start=1):
         hit.rank = rank
         if how.explain:

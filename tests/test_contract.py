@@ -45,7 +45,7 @@ def test_search_and_ask_shapes(corpus: Path) -> None:
     explained = _json("search", "lighthouse keeper", "--json", "--explain")["hits"][0]
     assert set(explained) == HIT | {"explain"}
     assert set(explained["explain"]) == {
-        "dense_rank", "dense_score", "lexical_rank", "lexical_score", "fused_score",
+        "similarity", "dense_rank", "dense_score", "lexical_rank", "lexical_score", "fused_score",
     }  # fmt: skip
 
     ask = _json("ask", "Who was the lighthouse keeper?", "--json")

@@ -53,11 +53,16 @@ def test_modes_explain_and_path_filter(corpus: Path) -> None:
         assert result.mode == mode
         assert result.hits[0].source.endswith("gamma.rst"), mode
         explain = result.hits[0].explain
-        assert explain is not None and explain["fused_score"] == pytest.approx(
-            result.hits[0].score, abs=1e-6
-        )
+        assert explain is not None
+        # the score shown is the passage's cosine similarity, except in lexical mode (BM25)
+        shown = "fused_score" if mode == "lexical" else "similarity"
+        assert explain[shown] == pytest.approx(result.hits[0].score, abs=1e-6)
         if mode != "lexical":
             assert explain["dense_rank"] is not None
+            assert 0 < explain["similarity"] <= 1
+            assert all(-1 <= h.score <= 1 for h in result.hits)
+        else:
+            assert explain["similarity"] is None
         if mode != "dense":
             assert explain["lexical_rank"] is not None and explain["lexical_score"] > 0
     only_md = pipeline.search(settings, "whale oil lamp", top_k=5, source_glob="*.md")

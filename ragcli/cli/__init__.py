@@ -6,13 +6,14 @@ their own modules and are put on the app here, in the order ``ragcli --help`` li
 
 from __future__ import annotations
 
-from ragcli.cli import ingest, manage, models, query, vectors
+from ragcli.cli import ingest, manage, models, query, tune, vectors
 from ragcli.cli.root import app, main
 
 app.command()(ingest.ingest)
 app.command()(query.search)
 app.command()(query.ask)
 app.command(name="eval")(query.eval_)
+app.command()(tune.tune)
 app.command()(vectors.similarity)
 app.command()(vectors.embed)
 app.command()(manage.status)

@@ -37,6 +37,7 @@ from ragcli.console.streams import (
     warning,
     write,
 )
+from ragcli.console.tuning import render_tune
 
 __all__ = [
     "NOT_FOUND",
@@ -48,6 +49,7 @@ __all__ = [
     "out",
     "print_json",
     "render_answer",
+    "render_tune",
     "render_answer_eval",
     "render_answer_events",
     "render_collections",

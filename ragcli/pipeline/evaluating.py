@@ -70,7 +70,7 @@ def dataset_collection(settings: Settings, dataset: Dataset) -> str:
     return f"eval-{slug[:40]}-{digest.hexdigest()[:10]}"
 
 
-def _judged_id(doc_id: str, judged_ids: set[str]) -> str:
+def judged_id(doc_id: str, judged_ids: set[str]) -> str:
     """Match a collection's document id to the ids the qrels use (path, name or stem)."""
     if doc_id in judged_ids:
         return doc_id
@@ -117,7 +117,7 @@ def evaluate(
             for qid, question in judged.items():
                 hits = searcher.rank(question, EVAL_POOL)
                 run[qid] = documents_from_chunks(
-                    ((_judged_id(h.doc_id, judged_ids), h.score) for h in hits), 100
+                    ((judged_id(h.doc_id, judged_ids), h.score) for h in hits), 100
                 )
                 events.advance()
         finally:

@@ -11,7 +11,15 @@ from ragcli.models.embedding import Embedder, collection_prompts, embedder_for
 from ragcli.models.onnxembed import onnx_query_embedder
 from ragcli.pipeline.checks import check_embedder
 from ragcli.records import Hit, SearchResult
-from ragcli.retrieval import DEFAULT_MODE, Fusion, Reranker, Retrieval, candidates, retrieve
+from ragcli.retrieval import (
+    DEFAULT_MODE,
+    Fusion,
+    Reranker,
+    Retrieval,
+    candidates,
+    retrieve,
+    tuned,
+)
 from ragcli.store import Store
 from ragcli.store.location import location_for
 
@@ -58,6 +66,10 @@ class Searcher:
         self.settings = settings
         self.store, self.embedder = _open_for_reading(settings)
         self.how = _retrieval(settings, source_glob, explain)
+        # without --mode, the settings `ragcli tune` chose for the collection, if any
+        self.tuned = tuned(self.store.manifest) if settings.mode is None else None
+        if self.tuned is not None:
+            self.how.mode, self.how.fusion, _ = self.tuned
         if fusion is not None:
             self.how.fusion = fusion
         started = time.perf_counter()
@@ -112,6 +124,8 @@ class Searcher:
         """The best cosine similarity between the question and a passage found for it."""
         if not hits:
             return 0.0
+        if all(h.similarity is not None for h in hits):
+            return max(h.similarity for h in hits if h.similarity is not None)
         query = self.embedder.embed_queries([question])[0]
         return float((self.store.vectors([h.row_id for h in hits]) @ query).max())
 

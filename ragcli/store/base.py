@@ -169,6 +169,16 @@ class SqlStore(ABC):
         )
         return [r[0] for r in rows]
 
+    def sample_chunks(self, count: int, offset: int = 0) -> list[Hit]:
+        """Up to ``count`` chunks spread evenly over the collection (``offset`` shifts them)."""
+        total = int(self._rows("SELECT coalesce(max(id), 0) FROM {chunks}")[0][0])
+        step = max(1, total // max(1, count))
+        rows = self._rows(
+            "SELECT id FROM {chunks} WHERE id %% %s = %s ORDER BY id LIMIT %s",
+            (step, offset % step, count),
+        )
+        return self.hits([(int(r[0]), 0.0) for r in rows])
+
     def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
         """Hits for (chunk id, score) pairs, in the given order."""
         ids = [int(i) for i, _ in scored]
@@ -244,6 +254,10 @@ class SqlStore(ABC):
         """Remember a new mtime for a file whose content did not change."""
         self._write()
         self._execute("UPDATE {documents} SET mtime = %s WHERE file = %s", (mtime, file))
+
+    @abstractmethod
+    def set_manifest_entry(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` in the manifest at once (None removes the key)."""
 
     def set_origin(self, file: str, root: str | None, origin: str | None) -> None:
         """Remember the folder argument (and path under it) a file was found through."""

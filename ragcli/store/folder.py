@@ -160,6 +160,16 @@ class FaissStore(SqlStore):
             data = json.dumps(self.manifest, indent=2).encode() + b"\n"
             write_atomic(self.directory / MANIFEST, data)
 
+    def set_manifest_entry(self, key: str, value: Any) -> None:
+        if not self.writable:
+            raise RuntimeError("collection opened read-only")
+        manifest = {k: v for k, v in read_manifest(self.directory).items() if k != key}
+        if value is not None:
+            manifest[key] = value
+        write_atomic(self.directory / MANIFEST, json.dumps(manifest, indent=2).encode() + b"\n")
+        fsync_dir(self.directory)
+        self.manifest = manifest
+
     def _begin_snapshot(self) -> None:
         # One read snapshot for the generation, the chunk count and every later query, so a
         # writer committing meanwhile cannot mix two generations.

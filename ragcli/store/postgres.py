@@ -18,6 +18,7 @@ generation. psycopg is imported here only, and only when a PostgreSQL store is u
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 from collections.abc import Sequence
@@ -260,6 +261,18 @@ class PgStore(SqlStore):
             return IndexDescription("exact", kind, f"exact ({kind})")
         summary = f"approximate (pgvector HNSW, ef_search {EF_SEARCH})"
         return IndexDescription("approximate", "HNSW", summary, ef_search=EF_SEARCH)
+
+    @guarded
+    def set_manifest_entry(self, key: str, value: Any) -> None:
+        manifest = {k: v for k, v in self.manifest.items() if k != key}
+        if value is not None:
+            manifest[key] = value
+        self.conn.execute(
+            "UPDATE ragcli_collections SET manifest = %s WHERE id = %s",
+            (json.dumps(manifest), self.id),
+        )
+        self.conn.commit()
+        self.manifest = manifest
 
     def _set(self, name: str, value: str) -> None:
         self.conn.execute("SELECT set_config(%s, %s, true)", (name, value))

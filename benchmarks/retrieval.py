@@ -12,9 +12,11 @@ folder under the system's temporary directory that later runs reuse):
   the gold file that covers the gold lines (or page).
 
 For each setting it prints nDCG@10 per collection and their mean, and the paired bootstrap
-95% interval of its difference from the current default per collection. ``--grid`` adds more
-settings (RRF weights, feedback strengths, candidate pools). Then the search latency of the
-default and of the best setting in a warm process.
+95% interval of its difference from the default before (RRF + feedback) per collection.
+``--grid`` adds more settings (candidate pools, feedback strengths, RRF weights). Then the
+search latency of the default and of the default before, in a warm process. Each setting fuses
+the part of the first rankings that ``search`` would (its pool), so the figures are those of
+``search -k 10``.
 """
 
 from __future__ import annotations
@@ -109,46 +111,50 @@ def sample(settings: Settings, root: Path) -> tuple[Settings, list[JudgedQuestio
 
 
 def settings_to_compare(grid: bool) -> list[Setting]:
+    """The reference (the default before) first: every interval is against it."""
     rows = [
-        Setting("hybrid, current default (RRF + feedback)", "hybrid", Fusion()),
-        Setting("plain RRF", "hybrid", Fusion(feedback_weight=0.0)),
+        Setting(
+            "RRF + feedback, pool 50 (the default before)", "hybrid", Fusion(method="rrf", pool=50)
+        ),
+        Setting("default: convex a=0.6 + feedback, pool 100", "hybrid", Fusion()),
+        Setting("plain RRF, pool 50", "hybrid", Fusion(method="rrf", feedback_weight=0.0, pool=50)),
         Setting("dense", "dense", Fusion()),
         Setting("lexical (BM25)", "lexical", Fusion()),
     ]
-    for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
-        rows.append(
-            Setting(
-                f"convex a={alpha}",
-                "hybrid",
-                Fusion(method="convex", alpha=alpha, feedback_weight=0.0),
-            )
-        )
-        rows.append(
-            Setting(f"convex a={alpha} + feedback", "hybrid", Fusion(method="convex", alpha=alpha))
-        )
+    for alpha in (0.4, 0.5, 0.7):
+        for weight in (0.0, 1.0):
+            label = f"convex a={alpha}" + (" + feedback" if weight else "")
+            rows.append(Setting(label, "hybrid", Fusion(alpha=alpha, feedback_weight=weight)))
+    rows.append(Setting("convex a=0.6, no feedback", "hybrid", Fusion(feedback_weight=0.0)))
     if grid:
+        for pool in (50, 200, 300):
+            rows.append(Setting(f"default, pool {pool}", "hybrid", Fusion(pool=pool)))
         for weight in (0.5, 2.0):
             rows.append(
-                Setting(f"RRF + feedback {weight}", "hybrid", Fusion(feedback_weight=weight))
+                Setting(f"default, feedback {weight}", "hybrid", Fusion(feedback_weight=weight))
             )
+        rows.append(Setting("default, feedback depth 5", "hybrid", Fusion(feedback_depth=5)))
+        rows.append(Setting("RRF + feedback, pool 100", "hybrid", Fusion(method="rrf")))
         for dense_weight in (0.7, 1.5):
             rows.append(
                 Setting(
-                    f"RRF dense weight {dense_weight}",
+                    f"RRF + feedback, dense weight {dense_weight}",
                     "hybrid",
-                    Fusion(dense_weight=dense_weight, feedback_weight=0.0),
-                )
-            )
-        for pool in (50, 100):
-            rows.append(Setting(f"current default, pool {pool}", "hybrid", Fusion(pool=pool)))
-            rows.append(
-                Setting(
-                    f"convex a=0.5, pool {pool}",
-                    "hybrid",
-                    Fusion(method="convex", pool=pool, feedback_weight=0.0),
+                    Fusion(method="rrf", dense_weight=dense_weight, pool=50),
                 )
             )
     return rows
+
+
+def latency(searcher: Searcher, questions: list[JudgedQuestion], fusion: Fusion) -> list[float]:
+    """Milliseconds of one warm ``search`` (k = 4) per question, for the first 100."""
+    searcher.how.mode, searcher.how.fusion = "hybrid", fusion
+    times = []
+    for question in questions[:100]:
+        started = time.perf_counter()
+        searcher.search(question.text, 4)
+        times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)
 
 
 def main() -> None:
@@ -169,6 +175,7 @@ def main() -> None:
     rows = settings_to_compare(args.grid)
     results: dict[str, dict[str, dict[str, float]]] = {}  # collection -> label -> per query
     seconds: dict[str, float] = {}
+    timed: dict[str, list[list[float]]] = {}  # collection -> [before, default] latencies
     for name in names:
         settings, questions = loaders[name]()
         with Searcher(settings) as searcher:
@@ -176,6 +183,7 @@ def main() -> None:
             started = time.perf_counter()
             results[name] = {row.label: comparison.scores(row) for row in rows}
             seconds[name] = time.perf_counter() - started
+            timed[name] = [latency(searcher, questions, row.fusion) for row in rows[:2]]
         print(
             f"{name}: {len(questions)} judged questions, collection {settings.collection}, "
             f"{len(rows)} settings in {seconds[name]:.0f} s",
@@ -184,7 +192,7 @@ def main() -> None:
 
     default = rows[0].label
     print(
-        "nDCG@10 per collection; in brackets the difference from the current default with "
+        "nDCG@10 per collection; in brackets the difference from the default before with "
         "its paired bootstrap 95% interval (* beyond noise)\n"
     )
     print("| setting | " + " | ".join(names) + " | mean |")
@@ -203,6 +211,18 @@ def main() -> None:
             cells.append(cell)
         overall = statistics.fmean(comparing.mean(results[n][row.label]) for n in names)
         print(f"| {row.label} | " + " | ".join(cells) + f" | {overall:.4f} |")
+
+    print("\nsearch latency, k = 4, warm process, ms p50 / p95 (first 100 questions)\n")
+    print("| setting | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for i, row in enumerate(rows[:2]):
+        cells = []
+        for name in names:
+            times = timed[name][i]
+            cells.append(
+                f"{statistics.median(times):.1f} / {times[int(0.95 * (len(times) - 1))]:.1f}"
+            )
+        print(f"| {row.label} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 
 from ragcli.config import Settings
 from ragcli.errors import RagcliError
+from ragcli.retrieval import TUNED_KEY, tuned
 from ragcli.store import IndexDescription, Store, StoredDocument
 from ragcli.store.location import (
     FolderLocation,
@@ -47,6 +48,7 @@ class CollectionStatus:
     updated_at: float | None
     created_at: str | None
     generation: int
+    retrieval: dict[str, Any] | None = None  # what `ragcli tune` chose; None: the default
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,7 @@ class CollectionStatus:
             "updated_at": _iso(self.updated_at),
             "created_at": self.created_at,
             "generation": self.generation,
+            "retrieval": self.retrieval,
         }
 
 
@@ -87,6 +90,7 @@ def collection_status(settings: Settings) -> CollectionStatus:
             updated_at=store.updated_at,
             created_at=manifest.get("created_at"),
             generation=store.generation,
+            retrieval=manifest.get(TUNED_KEY) if tuned(manifest) else None,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -19,12 +19,16 @@ from ragcli.store import CollectionReader
 
 MODES = RETRIEVAL_MODES
 DEFAULT_MODE = "hybrid"
-# Hybrid = reciprocal rank fusion (score = w / (RRF_K + rank), summed over the BM25 and dense
-# rankings) with one round of dense pseudo-relevance feedback: the query vector moves towards
-# the mean of the FEEDBACK_DEPTH best fused chunks (Rocchio, weight FEEDBACK_WEIGHT) and the
-# dense ranking is redone. Measured on Cranfield (README, "Retrieval quality"): a grid over the
-# RRF constant and weights was flat, so they stay at the usual 60 and 1:1; feedback added about
-# +0.01 nDCG@10, also on held-out query halves.
+# Hybrid = the POOL best chunks of BM25 and of dense search, each list's scores min-max
+# normalised and combined as ALPHA * dense + (1 - ALPHA) * lexical, with one round of dense
+# pseudo-relevance feedback: the query vector moves towards the mean of the FEEDBACK_DEPTH best
+# fused chunks (Rocchio, weight FEEDBACK_WEIGHT), the dense ranking is redone and fused again.
+# Chosen over reciprocal rank fusion (the default before) across Cranfield, SciFact-train,
+# SQuAD-tune and the sample corpus, with paired bootstrap intervals (README, "Retrieval
+# quality"; benchmarks/retrieval.py). `ragcli tune` picks another setting per collection.
+FUSION_METHOD = "convex"
+ALPHA = 0.6
+POOL = 100  # candidates per ranking (at least 5 * k)
 RRF_K = 60
 DENSE_WEIGHT = 1.0
 LEXICAL_WEIGHT = 1.0
@@ -103,9 +107,9 @@ class Fusion:
     lexical_weight: float = LEXICAL_WEIGHT
     feedback_weight: float = FEEDBACK_WEIGHT  # 0 turns pseudo-relevance feedback off
     feedback_depth: int = FEEDBACK_DEPTH
-    method: str = "rrf"
-    alpha: float = 0.5  # the dense share of a convex fusion
-    pool: int | None = None  # candidates per ranking; None: max(50, 5 * k)
+    method: str = FUSION_METHOD
+    alpha: float = ALPHA  # the dense share of a convex fusion
+    pool: int | None = None  # candidates per ranking; None: max(POOL, 5 * k)
 
     def __post_init__(self) -> None:
         if self.method not in FUSION_METHODS:
@@ -270,6 +274,10 @@ class Reranker:
     def __init__(self, spec: str) -> None:
         self.name = spec
 
+    def depth(self, k: int) -> int:
+        """How many of the best fused passages it rescores for ``k`` results."""
+        return max(3 * k, 20)
+
     @cached_property
     def model(self) -> Any:
         from ragcli.models.runtime import prepare_model_runtime
@@ -292,6 +300,50 @@ class Reranker:
         return [float(v) for v in values]
 
 
+LLM_RERANK_DEPTH = 10  # passages the generator reads per question (about 2 s each here)
+RELEVANCE_SYSTEM = "You judge whether a passage answers a question. Reply with yes or no."
+
+
+def relevance_messages(question: str, passage: str) -> list[dict[str, str]]:
+    """The question first, so a prompt cache keeps it across the passages."""
+    return [
+        {"role": "system", "content": RELEVANCE_SYSTEM},
+        {
+            "role": "user",
+            "content": f"Question: {question}\n\nPassage:\n{passage.strip()}\n\n"
+            "Does the passage answer the question? Reply yes or no.",
+        },
+    ]
+
+
+class LlmReranker:
+    """``--rerank llm``: the generator scores each passage by its probability of answering
+    "yes" to whether the passage answers the question (one token scored, nothing sampled)."""
+
+    name = "llm"
+
+    def __init__(self, open_model: Callable[[], Any]) -> None:
+        self._open = open_model
+
+    def depth(self, k: int) -> int:
+        return max(k, min(LLM_RERANK_DEPTH, 3 * k))
+
+    @cached_property
+    def model(self) -> Any:
+        model = self._open()
+        if not hasattr(model, "yes_probability"):
+            raise ModelError(
+                f"the generator {model.name!r} cannot score a reply on this backend",
+                "use --backend llama.cpp or transformers for --rerank llm",
+            )
+        model.load()
+        return model
+
+    def scores(self, question: str, passages: Sequence[str]) -> list[float]:
+        values = [self.model.yes_probability(relevance_messages(question, p)) for p in passages]
+        return [0.5 if v is None else float(v) for v in values]
+
+
 @dataclass
 class Retrieval:
     """How to retrieve: mode, filters, limits, reranking."""
@@ -300,7 +352,7 @@ class Retrieval:
     source_glob: str | None = None
     max_per_doc: int | None = None
     explain: bool = False
-    reranker: Reranker | None = None
+    reranker: Reranker | LlmReranker | None = None
     fusion: Fusion = field(default_factory=Fusion)
 
 
@@ -319,11 +371,11 @@ def retrieve(
     fused value stays in ``explain``.
     """
     how = how or Retrieval()
-    pool = how.fusion.pool or max(50, 5 * k)
+    pool = how.fusion.pool or max(POOL, 5 * k)
     first = rankings(store, embedder, question, how.mode, pool, how.source_glob)
     ranked = combine(store, first, how.mode, how.fusion, how.source_glob)
     by_id = {c.row_id: c for c in ranked}
-    wanted = max(3 * k, 20) if how.reranker is not None else k
+    wanted = how.reranker.depth(k) if how.reranker is not None else k
     hits = _distinct(store.hits([(c.row_id, c.score) for c in ranked]), how.max_per_doc, wanted)
     if how.reranker is not None:
         for hit, score in zip(hits, how.reranker.scores(question, [h.text for h in hits])):

@@ -72,7 +72,7 @@ def long_corpus(tmp_path: Path) -> Path:
 def test_fusion_methods_and_their_labels() -> None:
     dense = [(1, 0.9), (2, 0.5), (3, 0.1)]
     lexical = [(4, 12.0), (2, 11.0), (3, 1.0)]
-    rrf = [c.row_id for c in fuse(dense, lexical, Fusion())]
+    rrf = [c.row_id for c in fuse(dense, lexical, Fusion(method="rrf"))]
     assert rrf[0] == 2  # second in both beats first in one
     dense_heavy = fuse(dense, lexical, Fusion(method="convex", alpha=0.9))
     assert dense_heavy[0].row_id == 1
@@ -81,7 +81,8 @@ def test_fusion_methods_and_their_labels() -> None:
     # min-max normalised: the best of each list counts 1, its worst 0
     assert lexical_heavy[0].score == pytest.approx(0.1 * 0.0 + 0.9 * 1.0)
     assert Fusion(method="convex", alpha=0.6).describe() == "convex a=0.6, feedback 1x3"
-    assert Fusion(feedback_weight=0).describe() == "rrf k=60, no feedback"
+    assert Fusion(method="rrf", feedback_weight=0).describe() == "rrf k=60, no feedback"
+    assert Fusion() == Fusion(method="convex", alpha=0.6, feedback_weight=1.0, feedback_depth=3)
     with pytest.raises(UsageError, match="unknown fusion method"):
         Fusion(method="borda")
     assert Fusion.from_dict({**Fusion(alpha=0.3).to_dict(), "future": 1}) == Fusion(alpha=0.3)
@@ -99,7 +100,9 @@ def test_bootstrap_interval_is_paired() -> None:
 
 
 def test_synthetic_question_filters() -> None:
-    assert clean_question('Question: "What burned in the lamp?"\nmore') == "What burned in the lamp?"
+    assert (
+        clean_question('Question: "What burned in the lamp?"\nmore') == "What burned in the lamp?"
+    )
     assert clean_question("**Q:** Who kept it?") == "Who kept it?"
     passage = "The lighthouse keeper was Ivo Sand and the lamp burned whale oil until 1901."
     assert rejection("Which fuel did the lamp use?", passage) is None

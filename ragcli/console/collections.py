@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.markup import escape
 
 from ragcli.console import streams
@@ -78,9 +80,21 @@ def render_status(status: CollectionStatus, as_json: bool) -> None:
             ("chunks", status.chunks),
             ("index", kind),
             ("size on disk", size_in_bytes(status.disk_bytes) if terminal else status.disk_bytes),
+            ("retrieval", _retrieval(status.retrieval)),
             ("last update", data["updated_at"]),
             ("created", status.created_at),
         ]
+    )
+
+
+def _retrieval(tuned: dict[str, Any] | None) -> str:
+    if not tuned:
+        return "default (hybrid: reciprocal rank fusion, dense feedback)"
+    return (
+        f"tuned: {tuned.get('label')} (nDCG@10 {tuned.get('ndcg@10')} against "
+        f"{tuned.get('default_ndcg@10')} for the default on {tuned.get('questions')} "
+        f"{'synthetic questions' if tuned.get('source') == 'synthetic' else 'judged queries'}, "
+        f"{tuned.get('tuned_at')})"
     )
 
 

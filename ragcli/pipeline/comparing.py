@@ -1,9 +1,9 @@
 """Retrieval settings side by side: per-question nDCG@10 of each, with paired bootstrap intervals.
 
 Used by ``ragcli tune`` and ``benchmarks/retrieval.py``. Each question's first rankings (query
-vector, dense and lexical lists) are fetched once at the largest pool; every setting
-then only fuses them again (and redoes the dense search when it uses feedback), so comparing a
-dozen settings costs little more than one evaluation.
+vector, dense and lexical lists) are fetched once at the largest pool; every setting then only
+fuses the part of them its pool takes, as ``search`` would (and redoes the dense search when it
+uses feedback), so comparing a dozen settings costs little more than one evaluation.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from ragcli.evaluation import ndcg
 from ragcli.pipeline.searching import Searcher
 from ragcli.records import Hit
-from ragcli.retrieval import Fusion, Rankings, combine, rankings
+from ragcli.retrieval import POOL, Fusion, Rankings, combine, rankings
 
-COMPARE_POOL = 300  # chunks per first ranking: enough for 100 distinct documents
+COMPARE_POOL = 300  # chunks per first ranking fetched once, the most any setting may use
 METRIC = "ndcg@10"
 
 
@@ -100,7 +100,7 @@ class Comparison:
         return self._first[question.qid]
 
     def ranked(self, question: JudgedQuestion, setting: Setting) -> list[Hit]:
-        pool = setting.fusion.pool or COMPARE_POOL
+        pool = min(setting.fusion.pool or POOL, COMPARE_POOL)  # what search uses for k <= 20
         first = self.first(question).cut(pool)
         fused = combine(self.searcher.store, first, setting.mode, setting.fusion)
         missing = [c.row_id for c in fused if c.row_id not in self._hits]

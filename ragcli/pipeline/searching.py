@@ -14,6 +14,7 @@ from ragcli.records import Hit, SearchResult
 from ragcli.retrieval import (
     DEFAULT_MODE,
     Fusion,
+    LlmReranker,
     Reranker,
     Retrieval,
     candidates,
@@ -49,8 +50,23 @@ def _retrieval(settings: Settings, source_glob: str | None, explain: bool) -> Re
         source_glob=source_glob,
         max_per_doc=settings.max_per_doc,
         explain=explain,
-        reranker=Reranker(settings.rerank) if settings.rerank else None,
+        reranker=_reranker(settings),
     )
+
+
+def _reranker(settings: Settings) -> Reranker | LlmReranker | None:
+    """``--rerank``: none, ``llm`` (the generator), or a cross-encoder."""
+    if not settings.rerank:
+        return None
+    if settings.rerank == "llm":
+        from ragcli.models import generation
+
+        return LlmReranker(
+            lambda: generation.open_generator(
+                settings.llm, settings.model_cache_dir, backend=settings.backend
+            )
+        )
+    return Reranker(settings.rerank)
 
 
 class Searcher:

@@ -6,9 +6,9 @@ synthetic ones are kept in ``<home>/tune/<collection>.jsonl`` as they are writte
 stopped by ``--budget`` or Ctrl-C goes on where it stopped, and a second tune reuses them.
 
 Every setting of ``SETTINGS`` is scored on the questions (``comparing``). The questions are
-split in two halves (in an order fixed by a hash of their ids): the best setting on the first half is chosen, and it
-is written to the manifest only if it also beats the current default on the second, held-out
-half; the figures that chose it go with it.
+split in two halves (in an order fixed by a hash of their ids): the best setting on the first
+half is chosen, and it is written to the manifest only if it also beats the current default on
+the second, held-out half; the figures that chose it go with it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ragcli.pipeline.events import Events
 from ragcli.pipeline.searching import Searcher
 from ragcli.records import Hit
 from ragcli.retrieval import TUNED_KEY, Fusion
-from ragcli.store.location import location_for
+from ragcli.store.location import location_for, opened
 
 QUESTIONS = 60  # synthetic questions by default
 MAX_QUESTION_TOKENS = 48
@@ -45,23 +45,23 @@ SYSTEM = (
     "and should use your own words rather than copy the passage. Write only the question."
 )
 
-DEFAULT = Setting("default (RRF + feedback)", "hybrid", Fusion())
+DEFAULT = Setting("default (convex a=0.6 + feedback)", "hybrid", Fusion())
 SETTINGS: tuple[Setting, ...] = (
     DEFAULT,
-    Setting("RRF, no feedback", "hybrid", Fusion(feedback_weight=0.0)),
     Setting("dense", "dense", Fusion()),
     Setting("lexical (BM25)", "lexical", Fusion()),
     *(
         Setting(
             f"convex a={alpha}{' + feedback' if feedback else ''}",
             "hybrid",
-            Fusion(method="convex", alpha=alpha, feedback_weight=1.0 if feedback else 0.0),
+            Fusion(alpha=alpha, feedback_weight=1.0 if feedback else 0.0),
         )
-        for alpha in (0.3, 0.5, 0.7)
+        for alpha in (0.3, 0.45, 0.6, 0.75)
         for feedback in (False, True)
+        if (alpha, feedback) != (0.6, True)
     ),
-    Setting("RRF dense weight 1.5 + feedback", "hybrid", Fusion(dense_weight=1.5)),
-    Setting("RRF lexical weight 1.5 + feedback", "hybrid", Fusion(lexical_weight=1.5)),
+    Setting("RRF + feedback", "hybrid", Fusion(method="rrf")),
+    Setting("RRF", "hybrid", Fusion(method="rrf", feedback_weight=0.0)),
 )
 
 
@@ -345,7 +345,7 @@ def tune(
                 "default_ndcg@10": round(default.ndcg, 4),
                 "tuned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
-        with location_for(settings).open(writable=True) as store:
+        with opened(location_for(settings), writable=True, load_vectors=False) as store:
             store.set_manifest_entry(TUNED_KEY, entry)
         report.written = True
     report.seconds = time.monotonic() - started

@@ -26,7 +26,9 @@ def test_fusion_rewards_agreement_and_follows_weights() -> None:
     assert fused[0].row_id == 3  # found by both
     assert fused[0].score == pytest.approx(1 / 63 + 1 / 61)
     assert (fused[0].dense_rank, fused[0].lexical_rank) == (3, 1)
-    lexical_heavy = fuse(dense, lexical, Fusion(method="rrf", k=60, dense_weight=0.1, lexical_weight=1.0))
+    lexical_heavy = fuse(
+        dense, lexical, Fusion(method="rrf", k=60, dense_weight=0.1, lexical_weight=1.0)
+    )
     assert [c.row_id for c in lexical_heavy[:2]] == [3, 4]
 
 

@@ -14,7 +14,7 @@ from ragcli import pipeline
 from ragcli.cli import app
 from ragcli.cli.tune import parse_duration
 from ragcli.config import load_settings
-from ragcli.errors import UsageError
+from ragcli.errors import ModelError, UsageError
 from ragcli.pipeline import comparing, tuning
 from ragcli.pipeline.comparing import Interval, bootstrap
 from ragcli.pipeline.tuning import DEFAULT, clean_question, rejection
@@ -221,3 +221,45 @@ def test_tune_on_own_qrels_and_cli(long_corpus: Path, tmp_path: Path) -> None:
 def test_interval_flags_noise() -> None:
     assert Interval(0.01, -0.01, 0.03).beyond_noise is False
     assert Interval(0.02, 0.005, 0.03).beyond_noise is True
+
+
+class Judge(QuestionWriter):
+    """A generator that says "yes" to a passage in proportion to the question words it holds."""
+
+    def yes_probability(self, messages: list[dict[str, str]]) -> float | None:
+        text = messages[-1]["content"]
+        question, passage = text.split("\n\nPassage:\n", 1)
+        asked = set(re.findall(r"\w+", question.lower())) - {"question", "who", "the", "what"}
+        held = set(re.findall(r"\w+", passage.lower()))
+        return len(asked & held) / max(len(asked), 1)
+
+
+def test_llm_reranker_orders_by_the_generators_yes(
+    long_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragcli.models import generation
+    from ragcli.retrieval import LlmReranker
+
+    monkeypatch.setattr(generation, "open_generator", lambda *a, **k: Judge())
+    pipeline.ingest(load_settings(), [str(long_corpus)])
+    result = pipeline.search(
+        load_settings(rerank="llm"), "Who kept the Corran lighthouse lamp", top_k=2, explain=True
+    )
+    assert result.hits[0].source.endswith("corran.txt")
+    assert result.hits[0].explain["rerank_score"] == pytest.approx(result.hits[0].score)
+    assert result.hits[0].score >= result.hits[1].score
+    reranker = LlmReranker(Judge)
+    assert reranker.depth(4) == 10 and reranker.depth(2) == 6 and reranker.depth(20) == 20
+    assert reranker.scores("Who kept it?", ["nothing here"]) == [0.0]
+
+    class Unsure(QuestionWriter):
+        def yes_probability(self, messages: list[dict[str, str]]) -> float | None:
+            return None  # neither "yes" nor "no" among the likely first tokens
+
+    assert LlmReranker(Unsure).scores("Who kept it?", ["a passage"]) == [0.5]
+
+    class Mute(QuestionWriter):
+        pass  # no yes_probability: this backend cannot score a reply
+
+    with pytest.raises(ModelError, match="cannot score a reply"):
+        LlmReranker(Mute).model  # noqa: B018

@@ -37,7 +37,7 @@ from ragcli.store.location import location_for, opened
 
 QUESTIONS = 60  # synthetic questions by default
 MAX_QUESTION_TOKENS = 48
-COPIED_WORDS = 6  # a question with this many passage words in a row copies the passage
+COPIED_WORDS = 8  # a question with this many passage words in a row copies the passage
 
 SYSTEM = (
     "You write search questions. Given a passage, write one question that the passage "

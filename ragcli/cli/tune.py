@@ -69,8 +69,8 @@ def tune(
 
     Each candidate setting is scored (nDCG@10) on questions about the collection: yours
     (--queries with --qrels) or ones the local LLM writes from chunks spread over it. The best
-    on half of the questions is kept only if it also beats the default on the other half;
-    search, ask and eval then use it unless --mode is given. Run it again after large changes.
+    on half of the questions is kept only if it also beats the default on the other half beyond
+    noise; search, ask and eval then use it unless --mode is given.
     """
     from ragcli import console
     from ragcli.pipeline.tuning import tune as run_tune

@@ -20,7 +20,7 @@ def render_tune(report: TuneReport, as_json: bool) -> None:
     if as_json:
         print_json(report.to_dict())
         return
-    header = ("setting", "nDCG@10", "fit half", "held-out half", "vs default (95% CI)")
+    header = ("setting", "nDCG@10", "fit half", "held-out half", "held-out vs default (95% CI)")
     if stdout_is_terminal():
         from rich.table import Table
 
@@ -64,8 +64,8 @@ def render_tune(report: TuneReport, as_json: bool) -> None:
         verdict = "kept the default: no setting did better on the fit half"
     else:
         verdict = (
-            f"kept the default: '{best.setting.label}' was best on the fit half but not on the "
-            "held-out half"
+            f"kept the default: '{best.setting.label}' was best on the fit half but did not "
+            "beat it beyond noise on the held-out half"
         )
     if report.written:
         note(verdict + ("; written to the collection" if report.adopted else ""))

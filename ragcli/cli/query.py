@@ -54,8 +54,8 @@ Rerank = Annotated[
     str | None,
     typer.Option(
         "--rerank",
-        help="Rerank with this cross-encoder (hub id or local folder) [env: RAGCLI_RERANK; "
-        "default: off].",
+        help="Rerank with this cross-encoder (hub id or local folder), or 'llm': the "
+        "generator scores each passage (slow) [env: RAGCLI_RERANK; default: off].",
     ),
 ]
 Explain = Annotated[

@@ -89,7 +89,7 @@ def render_status(status: CollectionStatus, as_json: bool) -> None:
 
 def _retrieval(tuned: dict[str, Any] | None) -> str:
     if not tuned:
-        return "default (hybrid: reciprocal rank fusion, dense feedback)"
+        return "default (hybrid: normalised-score fusion, 0.6 dense, dense feedback)"
     return (
         f"tuned: {tuned.get('label')} (nDCG@10 {tuned.get('ndcg@10')} against "
         f"{tuned.get('default_ndcg@10')} for the default on {tuned.get('questions')} "

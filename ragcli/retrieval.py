@@ -126,25 +126,12 @@ class Fusion:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def describe(self) -> str:
-        """A short label, e.g. ``convex a=0.6, feedback 1.0x3``."""
-        fused = f"rrf k={self.k}" if self.method == "rrf" else f"convex a={self.alpha:g}"
-        if self.method == "rrf" and self.dense_weight != self.lexical_weight:
-            fused += f" w={self.dense_weight:g}:{self.lexical_weight:g}"
-        feedback = (
-            f"feedback {self.feedback_weight:g}x{self.feedback_depth}"
-            if self.feedback_weight > 0
-            else "no feedback"
-        )
-        pool = f", pool {self.pool}" if self.pool else ""
-        return f"{fused}, {feedback}{pool}"
-
 
 TUNED_KEY = "retrieval"  # the manifest entry where `ragcli tune` keeps its choice
 
 
-def tuned(manifest: dict[str, Any]) -> tuple[str, Fusion, str] | None:
-    """The mode, fusion and label ``ragcli tune`` chose for a collection, if it chose any."""
+def tuned(manifest: dict[str, Any]) -> tuple[str, Fusion] | None:
+    """The mode and fusion ``ragcli tune`` chose for a collection, if it chose any."""
     entry = manifest.get(TUNED_KEY)
     if not isinstance(entry, dict) or entry.get("mode") not in MODES:
         return None
@@ -152,7 +139,7 @@ def tuned(manifest: dict[str, Any]) -> tuple[str, Fusion, str] | None:
         fusion = Fusion.from_dict(dict(entry.get("fusion") or {}))
     except (TypeError, ValueError, UsageError):
         return None
-    return str(entry["mode"]), fusion, str(entry.get("label", "tuned"))
+    return str(entry["mode"]), fusion
 
 
 def _normalised(ranking: Sequence[tuple[int, float]]) -> list[float]:

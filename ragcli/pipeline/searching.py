@@ -85,7 +85,7 @@ class Searcher:
         # without --mode, the settings `ragcli tune` chose for the collection, if any
         self.tuned = tuned(self.store.manifest) if settings.mode is None else None
         if self.tuned is not None:
-            self.how.mode, self.how.fusion, _ = self.tuned
+            self.how.mode, self.how.fusion = self.tuned
         if fusion is not None:
             self.how.fusion = fusion
         started = time.perf_counter()

@@ -13,6 +13,7 @@ from typing import Any
 
 from ragcli.config import Settings
 from ragcli.errors import RagcliError
+from ragcli.pipeline.tuning import questions_file
 from ragcli.retrieval import TUNED_KEY, tuned
 from ragcli.store import IndexDescription, Store, StoredDocument
 from ragcli.store.location import (
@@ -308,4 +309,5 @@ def drop(settings: Settings) -> DropReport:
     report = describe_for_drop(settings)
     location_for(settings).drop()
     forget_store(settings)
+    questions_file(settings).unlink(missing_ok=True)  # what `tune` wrote about its passages
     return report

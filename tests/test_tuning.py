@@ -136,6 +136,18 @@ def test_tune_writes_questions_and_resumes(long_corpus: Path, store: str | None)
     assert again.generated == 0 and QuestionWriter.calls == 4
     more = tuning.tune(settings, count=6, dry_run=True, generator=QuestionWriter())
     assert more.generated == 2 and more.questions == 6
+    # a record cut short by a kill is dropped, its chunk asked again on a line of its own
+    path = Path(report.questions_file)
+    text = path.read_text()
+    path.write_text(text[: text.rstrip("\n").rfind("\n") + 20])
+    after_kill = tuning.tune(settings, count=6, dry_run=True, generator=QuestionWriter())
+    assert after_kill.generated == 1 and after_kill.questions == 6
+    assert len(tuning.read_synthetic(path)) == 6
+    # dropping the collection drops the questions written about it
+    from ragcli import manage
+
+    manage.drop(settings)
+    assert not path.exists()
 
 
 def test_tune_budget_stops_writing(long_corpus: Path) -> None:

@@ -236,6 +236,8 @@ def synthetic_questions(
     events.start(wanted, "writing questions")
     try:
         with open(path, "a", encoding="utf-8") as out:
+            if out.tell() and not path.read_bytes().endswith(b"\n"):
+                out.write("\n")  # after a line cut short by a kill
             for hit in chunks:
                 if wanted <= 0 or (deadline is not None and time.monotonic() > deadline):
                     break

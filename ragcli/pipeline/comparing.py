@@ -3,7 +3,8 @@
 Used by ``ragcli tune`` and ``benchmarks/retrieval.py``. Each question's first rankings (query
 vector, dense and lexical lists) are fetched once at the largest pool; every setting then only
 fuses the part of them its pool takes, as ``search`` would (and redoes the dense search when it
-uses feedback), so comparing a dozen settings costs little more than one evaluation.
+uses feedback), so comparing a dozen settings costs little more than one evaluation. Like
+``eval``, it scores the whole ranking, before ``search`` drops near-duplicates.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ragcli.evaluation import ndcg
+from ragcli.pipeline.evaluating import judged_id
 from ragcli.pipeline.searching import Searcher
 from ragcli.records import Hit
 from ragcli.retrieval import POOL, Fusion, Rankings, combine, rankings
@@ -62,8 +64,6 @@ class Interval:
 
 def document_unit(judged_ids: set[str]) -> Callable[[Hit], str]:
     """Hits count as their document, named as the judgments name it (path, name or stem)."""
-    from ragcli.pipeline.evaluating import judged_id
-
     return lambda hit: judged_id(hit.doc_id, judged_ids)
 
 

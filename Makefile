@@ -46,4 +46,4 @@ bench: install
 	$(BIN)/python benchmarks/backends.py
 	$(BIN)/python benchmarks/startup.py $(CRANFIELD)
 	$(BIN)/python benchmarks/models.py
-	$(BIN)/python benchmarks/retrieval.py $(CRANFIELD)
+	$(BIN)/python benchmarks/retrieval.py --data $(dir $(CRANFIELD))

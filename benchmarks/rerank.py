@@ -41,12 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("RAGCLI_HOME", str(Path(tempfile.gettempdir()) / "ragcli-bench"))
     base = load_settings()
-    loaders = {
-        "cranfield": lambda: collections.beir(base, args.data / "cranfield"),
-        "scifact-train": lambda: collections.beir(base, args.data / "scifact-train"),
-        "squad2-tune": lambda: collections.squad(base, args.data / "squad2-tune"),
-        "sample": lambda: collections.sample(base, REPO / "sample_corpus"),
-    }
+    loaders = collections.shared_collections(base, args.data)
     print(
         f"| collection | questions | nDCG@{args.k} default | with --rerank llm [95% CI] | "
         "s per question: default | with --rerank llm |"

@@ -29,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -110,6 +111,18 @@ def sample(settings: Settings, root: Path) -> tuple[Settings, list[JudgedQuestio
     return settings, questions
 
 
+def shared_collections(
+    base: Settings, data: Path
+) -> dict[str, Callable[[], tuple[Settings, list[JudgedQuestion]]]]:
+    """Each shared collection by name: a call that indexes it if needed and gives its questions."""
+    return {
+        "cranfield": lambda: beir(base, data / "cranfield"),
+        "scifact-train": lambda: beir(base, data / "scifact-train"),
+        "squad2-tune": lambda: squad(base, data / "squad2-tune"),
+        "sample": lambda: sample(base, REPO / "sample_corpus"),
+    }
+
+
 def settings_to_compare(grid: bool) -> list[Setting]:
     """The reference (the default before) first: every interval is against it."""
     rows = [
@@ -165,12 +178,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("RAGCLI_HOME", str(Path(tempfile.gettempdir()) / "ragcli-bench"))
     base = load_settings()
-    loaders = {
-        "cranfield": lambda: beir(base, args.data / "cranfield"),
-        "scifact-train": lambda: beir(base, args.data / "scifact-train"),
-        "squad2-tune": lambda: squad(base, args.data / "squad2-tune"),
-        "sample": lambda: sample(base, REPO / "sample_corpus"),
-    }
+    loaders = shared_collections(base, args.data)
     names = [n for n in loaders if not args.only or n in args.only.split(",")]
     rows = settings_to_compare(args.grid)
     results: dict[str, dict[str, dict[str, float]]] = {}  # collection -> label -> per query

@@ -64,12 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("RAGCLI_HOME", str(Path(tempfile.gettempdir()) / "ragcli-bench"))
     base = load_settings()
-    loaders = {
-        "cranfield": lambda: collections.beir(base, args.data / "cranfield"),
-        "scifact-train": lambda: collections.beir(base, args.data / "scifact-train"),
-        "squad2-tune": lambda: collections.squad(base, args.data / "squad2-tune"),
-        "sample": lambda: collections.sample(base, REPO / "sample_corpus"),
-    }
+    loaders = collections.shared_collections(base, args.data)
     names = [n for n in loaders if not args.only or n in args.only.split(",")]
     print(
         "| collection | questions (rejected) | writing s | tune keeps | real nDCG@10: kept "

@@ -83,9 +83,9 @@ class Searcher:
         self.store, self.embedder = _open_for_reading(settings)
         self.how = _retrieval(settings, source_glob, explain)
         # without --mode, the settings `ragcli tune` chose for the collection, if any
-        self.tuned = tuned(self.store.manifest) if settings.mode is None else None
-        if self.tuned is not None:
-            self.how.mode, self.how.fusion = self.tuned
+        chosen = tuned(self.store.manifest) if settings.mode is None else None
+        if chosen is not None:
+            self.how.mode, self.how.fusion = chosen
         if fusion is not None:
             self.how.fusion = fusion
         started = time.perf_counter()

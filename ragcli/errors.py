@@ -57,6 +57,12 @@ class CollectionBusyError(RagcliError):
     exit_code = EXIT_BUSY
 
 
+class ServiceBusyError(RagcliError):
+    """A server's queue of answers is full; worth trying again shortly."""
+
+    exit_code = EXIT_BUSY
+
+
 class StoreUnavailableError(RagcliError):
     """The database server behind a PostgreSQL store cannot be used."""
 

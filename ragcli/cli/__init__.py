@@ -6,7 +6,7 @@ their own modules and are put on the app here, in the order ``ragcli --help`` li
 
 from __future__ import annotations
 
-from ragcli.cli import ingest, manage, models, query, tune, vectors
+from ragcli.cli import ingest, manage, models, query, serve, tune, vectors
 from ragcli.cli.root import app, main
 
 app.command()(ingest.ingest)
@@ -19,6 +19,7 @@ app.command()(vectors.embed)
 app.command()(manage.status)
 app.command(name="list")(manage.list_)
 app.command()(manage.remove)
+app.command()(serve.serve)
 app.add_typer(models.models_app, name="models")
 app.add_typer(manage.collections_app, name="collections")
 

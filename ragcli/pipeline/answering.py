@@ -123,12 +123,17 @@ def _generate(
         packing.messages, settings.max_tokens, settings.temperature, settings.seed
     )
     shown = MarkerFilter(len(packing.passages))
-    for piece in stream:
-        if first_token is None:
-            first_token = time.perf_counter() - started
-        pieces.append(piece)
-        if on_token and (visible := shown.feed(piece)):
-            on_token(visible)
+    try:
+        for piece in stream:
+            if first_token is None:
+                first_token = time.perf_counter() - started
+            pieces.append(piece)
+            if on_token and (visible := shown.feed(piece)):
+                on_token(visible)  # may raise to stop the answer (a client that left)
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # stops the engine now, not when the stream is collected
     if on_token and (rest := shown.flush()):
         on_token(rest)
     generate_s = time.perf_counter() - started

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator
+from typing import Any, cast
 
 from ragcli.config import Settings
 from ragcli.errors import CollectionNotFoundError
@@ -25,7 +27,9 @@ from ragcli.store import Store
 from ragcli.store.location import location_for
 
 
-def _open_for_reading(settings: Settings) -> tuple[Store, Embedder]:
+def _open_for_reading(
+    settings: Settings, embedders: Embedders | None = None
+) -> tuple[Store, Embedder]:
     location = location_for(settings)
     store = location.open()
     manifest = store.manifest
@@ -39,9 +43,60 @@ def _open_for_reading(settings: Settings) -> tuple[Store, Embedder]:
         raise CollectionNotFoundError(
             f"collection {settings.collection!r} is empty", "run `ragcli ingest PATH` first"
         )
+    try:
+        if embedders is not None:
+            return store, embedders.get(settings, manifest)
+        return store, _query_embedder(settings, manifest)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _query_embedder(settings: Settings, manifest: dict[str, Any]) -> Embedder:
+    """What embeds a collection's questions: the ONNX export where there is one."""
     name, prompts = manifest["embedder"]["name"], collection_prompts(manifest, settings)
-    fast = onnx_query_embedder(settings, name, *prompts)
-    return store, fast or embedder_for(manifest, settings)
+    return onnx_query_embedder(settings, name, *prompts) or embedder_for(manifest, settings)
+
+
+class Embedders:
+    """Query embedders loaded once and shared by the searchers of one process (a server).
+
+    Questions are embedded one at a time (a few milliseconds each): a tokenizer is not safe to
+    share between threads, and the rest of a search runs concurrently.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[Any, ...], Embedder] = {}
+        self._lock = threading.Lock()
+
+    def get(self, settings: Settings, manifest: dict[str, Any]) -> Embedder:
+        name, prompts = manifest["embedder"]["name"], collection_prompts(manifest, settings)
+        key = (name, *prompts, settings.onnx, settings.embed_precision)
+        with self._lock:
+            if key not in self._loaded:
+                embedder = _query_embedder(settings, manifest)
+                embedder.load()
+                self._loaded[key] = cast(Embedder, _OneAtATime(embedder))
+            return self._loaded[key]
+
+    @property
+    def names(self) -> list[str]:
+        return sorted({e.name for e in self._loaded.values()})
+
+
+class _OneAtATime:
+    """An embedder whose ``embed_queries`` runs for one caller at a time."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self._lock = threading.Lock()
+
+    def embed_queries(self, texts: Any, normalize: bool = True) -> Any:
+        with self._lock:
+            return self._embedder.embed_queries(texts, normalize)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._embedder, name)
 
 
 def _retrieval(settings: Settings, source_glob: str | None, explain: bool) -> Retrieval:
@@ -78,9 +133,10 @@ class Searcher:
         source_glob: str | None = None,
         explain: bool = False,
         fusion: Fusion | None = None,
+        embedders: Embedders | None = None,
     ) -> None:
         self.settings = settings
-        self.store, self.embedder = _open_for_reading(settings)
+        self.store, self.embedder = _open_for_reading(settings, embedders)
         self.how = _retrieval(settings, source_glob, explain)
         # without --mode, the settings `ragcli tune` chose for the collection, if any
         chosen = tuned(self.store.manifest) if settings.mode is None else None

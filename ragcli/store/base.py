@@ -214,6 +214,20 @@ class SqlStore(ABC):
             )
         return hits
 
+    def passage(self, chunk_key: str) -> Hit | None:
+        """The chunk with this key (a hit's ``chunk_id``), or None."""
+        rows = self._rows("SELECT id FROM {chunks} WHERE key = %s LIMIT 1", (chunk_key,))
+        return self.hits([(int(rows[0][0]), 0.0)])[0] if rows else None
+
+    def document_passages(self, doc_id: str) -> list[Hit]:
+        """Every chunk of the document with this ``doc_id``, in document order."""
+        rows = self._rows(
+            "SELECT c.id FROM {chunks} c JOIN {documents} d ON d.id = c.document_id "
+            "WHERE d.doc_id = %s ORDER BY d.id, c.ordinal",
+            (doc_id,),
+        )
+        return self.hits([(int(r[0]), 0.0) for r in rows])
+
     def search(self, vector: np.ndarray, k: int) -> list[Hit]:
         """The ``k`` chunks whose vectors are nearest ``vector``."""
         return self.hits(self.dense(vector, k))

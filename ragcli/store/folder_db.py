@@ -63,8 +63,12 @@ _ORIGIN_COLUMNS = (("root", "TEXT"), ("origin", "TEXT"))
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """The database, in autocommit mode (transactions are begun explicitly), foreign keys on."""
-    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    """The database, in autocommit mode (transactions are begun explicitly), foreign keys on.
+
+    A connection may pass from one thread to another (a server's pool of readers), never be
+    used by two at once.
+    """
+    db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA foreign_keys = ON")
     return db

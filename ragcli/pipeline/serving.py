@@ -1,0 +1,395 @@
+"""The serve use case: one process that keeps its models loaded and answers many requests.
+
+``Service`` is what ``ragcli serve`` (HTTP) and ``ragcli mcp`` (Model Context Protocol) share,
+with no web framework in it: requests are checked here (``parse_query``), searches run
+concurrently on a pool of readers per collection, answers one at a time on the one generator
+behind a bounded queue. Every request reads the newest committed generation of its collection:
+an ingest running in another process is picked up at its next commit, never half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ragcli.config import RETRIEVAL_MODES, Settings
+from ragcli.errors import (
+    CollectionNotFoundError,
+    RagcliError,
+    ServiceBusyError,
+    UsageError,
+)
+from ragcli.models import generation
+from ragcli.models.generation import ChatModel
+from ragcli.pipeline.answering import ask
+from ragcli.pipeline.events import Events
+from ragcli.pipeline.searching import Embedders, Searcher
+from ragcli.records import Answer, Hit, SearchResult
+from ragcli.store.location import location_for
+
+MAX_QUESTION_CHARS = 2000  # longer than any question; a pasted document is refused
+MAX_K = 50
+SEARCH_FIELDS = {"question", "collection", "k", "mode", "path"}
+
+
+class Cancelled(Exception):
+    """The client went away; its answer is stopped."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """A checked request: what to ask of which collection."""
+
+    question: str
+    collection: str
+    k: int | None = None
+    mode: str | None = None
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _bad(message: str, hint: str | None = None) -> UsageError:
+    return UsageError(message, hint)
+
+
+def parse_query(body: Any, default_collection: str, allowed: set[str] = SEARCH_FIELDS) -> Query:
+    """A ``Query`` from a request's JSON body (or a tool's arguments); UsageError if it is not
+    one: not an object, an unknown field, a missing, empty or oversized question, k out of
+    1..MAX_K, an unknown mode, a collection name that cannot be one."""
+    if not isinstance(body, Mapping):
+        raise _bad("the request body must be a JSON object", 'send {"question": "..."}')
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise _bad(f"unknown field {unknown[0]!r}", f"known fields: {', '.join(sorted(allowed))}")
+    question = body.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise _bad("the question is missing or empty", 'send {"question": "..."}')
+    question = question.strip()
+    if len(question) > MAX_QUESTION_CHARS:
+        raise _bad(
+            f"the question is {len(question):,} characters; at most {MAX_QUESTION_CHARS:,}",
+            "ask something shorter",
+        )
+    k = body.get("k")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K):
+        raise _bad(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
+    mode = body.get("mode")
+    if mode is not None and mode not in RETRIEVAL_MODES:
+        raise _bad(f"unknown retrieval mode {mode!r}", f"use one of: {', '.join(RETRIEVAL_MODES)}")
+    path = body.get("path")
+    if path is not None and (not isinstance(path, str) or not path.strip()):
+        raise _bad("path must be a glob such as 'docs/*.md'")
+    collection = body.get("collection", default_collection)
+    if not isinstance(collection, str) or not collection:
+        raise _bad("collection must be a collection's name")
+    return Query(question, collection, k, mode, path)
+
+
+class _Readers:
+    """Open searchers of one collection generation, each used by one request at a time."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.idle: list[Searcher] = []
+        self.retired = False
+
+    def close(self) -> None:
+        self.retired = True
+        while self.idle:
+            self.idle.pop().close()
+
+
+class Service:
+    """Collections and models held open for many requests (``ragcli serve``, ``ragcli mcp``).
+
+    ``settings`` are the server's own (store, models, default collection, k); a request may
+    pick another collection, k, mode and path. ``queue`` is how many answers may wait for the
+    generator while one is written; one more is refused with ``ServiceBusyError``.
+    """
+
+    def __init__(self, settings: Settings, queue: int = 4, events: Events | None = None) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.events = events or Events()
+        self.started = time.time()
+        self.embedders = Embedders()
+        self._readers: dict[tuple[str, str | None], _Readers] = {}  # by collection and mode
+        self._readers_lock = threading.Lock()
+        self._generator: ChatModel | None = None
+        self._generator_lock = threading.Lock()  # one answer at a time
+        self._asks = 0  # answers being written or waiting
+        self._asks_lock = threading.Lock()
+
+    # -- collections --------------------------------------------------------------------------
+
+    def settings_for(self, query: Query) -> Settings:
+        """The server's settings with what the request chose."""
+        settings = dataclasses.replace(
+            self.settings,
+            collection=query.collection,
+            top_k=query.k or self.settings.top_k,
+            mode=query.mode or self.settings.mode,
+        )
+        settings.validate()
+        return settings
+
+    def _current_generation(self, settings: Settings) -> int:
+        location = location_for(settings)
+        if not location.exists():
+            raise CollectionNotFoundError(
+                f"no collection named {settings.collection!r}",
+                "GET /collections lists them; `ragcli ingest PATH -c NAME` makes one",
+            )
+        store = location.open(load_vectors=False)
+        try:
+            return store.generation
+        finally:
+            store.close()
+
+    @contextmanager
+    def searcher(self, settings: Settings, path: str | None = None) -> Iterator[Searcher]:
+        """A searcher on the newest committed generation of the collection, for one request.
+
+        Searchers are kept per generation and reused; a newer generation retires the older
+        ones (a request still using one finishes on it, then it is closed).
+        """
+        key = (settings.collection, settings.mode)
+        current = self._current_generation(settings)
+        with self._readers_lock:
+            readers = self._readers.get(key)
+            if readers is None or readers.generation != current:
+                if readers is not None:
+                    readers.close()
+                readers = self._readers[key] = _Readers(current)
+            searcher = readers.idle.pop() if readers.idle else None
+        if searcher is None:
+            searcher = Searcher(settings, embedders=self.embedders)
+        searcher.how.source_glob = path
+        try:
+            yield searcher
+        finally:
+            searcher.how.source_glob = None
+            with self._readers_lock:
+                if readers.retired or searcher.store.generation != readers.generation:
+                    searcher.close()
+                else:
+                    readers.idle.append(searcher)
+
+    def collections(self) -> list[dict[str, Any]]:
+        """Every collection, as ``ragcli collections --json`` lists them."""
+        from ragcli import manage
+
+        return [c.to_dict() for c in manage.list_collections(self.settings)]
+
+    # -- questions ----------------------------------------------------------------------------
+
+    def search(self, query: Query) -> SearchResult:
+        settings = self.settings_for(query)
+        with self.searcher(settings, query.path) as searcher:
+            return searcher.search(query.question, query.k)
+
+    @property
+    def generator(self) -> ChatModel:
+        """The generator, loaded on the first answer and kept."""
+        if self._generator is None:
+            s = self.settings
+            self._generator = generation.open_generator(
+                s.llm, s.model_cache_dir, self.events.status, s.backend, self.events.warn
+            )
+            self._generator.load()
+        return self._generator
+
+    @contextmanager
+    def _turn(self, on_admitted: Callable[[], None] | None = None) -> Iterator[None]:
+        """Wait for the generator; refuse at once when the queue is full."""
+        with self._asks_lock:
+            if self._asks > self.queue:
+                raise ServiceBusyError(
+                    f"{self._asks} answers are being written or waiting",
+                    "try again in a few seconds",
+                )
+            self._asks += 1
+        try:
+            if on_admitted is not None:
+                on_admitted()
+            with self._generator_lock:
+                yield
+        finally:
+            with self._asks_lock:
+                self._asks -= 1
+
+    def check(self, query: Query) -> None:
+        """Refuse a query whose collection does not exist (before a stream begins)."""
+        self._current_generation(self.settings_for(query))
+
+    def ask(
+        self,
+        query: Query,
+        on_token: Callable[[str], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        abstain: bool = True,
+        on_admitted: Callable[[], None] | None = None,
+    ) -> Answer:
+        """Answer as ``ragcli ask`` does. ``on_token`` gets the text as it comes; when
+        ``cancelled()`` turns true the answer stops (``Cancelled``); ``on_admitted()`` is
+        called once the queue has taken the question (before it waits for the generator)."""
+        settings = self.settings_for(query)
+
+        def tokens(text: str) -> None:
+            if cancelled is not None and cancelled():
+                raise Cancelled
+            if on_token is not None:
+                on_token(text)
+
+        with self._turn(on_admitted):
+            if cancelled is not None and cancelled():
+                raise Cancelled
+            generator = self.generator
+            with self.searcher(settings, query.path) as searcher:
+                return ask(
+                    settings,
+                    query.question,
+                    query.k,
+                    self.events,
+                    on_token=tokens,
+                    source_glob=query.path,
+                    abstain=abstain,
+                    generator=generator,
+                    searcher=searcher,
+                )
+
+    # -- passages -----------------------------------------------------------------------------
+
+    def passage(self, collection: str, chunk_id: str) -> Hit:
+        """The passage a hit's ``chunk_id`` names."""
+        settings = self.settings_for(Query("-", collection))
+        with self.searcher(settings) as searcher:
+            hit = searcher.store.passage(chunk_id)
+        if hit is None:
+            raise CollectionNotFoundError(
+                f"no passage {chunk_id!r} in collection {collection!r}",
+                "use a chunk_id from a search of this collection",
+            )
+        return hit
+
+    def document(self, collection: str, doc_id: str) -> list[Hit]:
+        """Every passage of the document a hit's ``doc_id`` names, in order."""
+        settings = self.settings_for(Query("-", collection))
+        with self.searcher(settings) as searcher:
+            hits = searcher.store.document_passages(doc_id)
+        if not hits:
+            raise CollectionNotFoundError(
+                f"no document {doc_id!r} in collection {collection!r}",
+                "use a doc_id from a search of this collection",
+            )
+        return hits
+
+    # -- state --------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """What is loaded, what is waiting and which generation each open collection is at."""
+        with self._readers_lock:
+            generations = {name: r.generation for (name, _), r in self._readers.items()}
+        with self._asks_lock:
+            asks = self._asks
+        return {
+            "status": "ok",
+            "uptime_s": round(time.time() - self.started, 1),
+            "default_collection": self.settings.collection,
+            "models": {
+                "embedders": self.embedders.names,
+                "generator": self._generator.name if self._generator is not None else None,
+                "generator_loaded": self._generator is not None,
+            },
+            "collections": generations,
+            "answers": {"in_progress_or_waiting": asks, "queue": self.queue},
+        }
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for readers in self._readers.values():
+                readers.close()
+            self._readers.clear()
+        if self._generator is not None:
+            close = getattr(self._generator, "close", None)
+            if close is not None:
+                close()
+
+
+def error_body(error: BaseException) -> tuple[int, dict[str, Any]]:
+    """An HTTP status and ``{"error": {"code", "message", "hint"}}`` for an error."""
+    from ragcli import errors
+
+    table: list[tuple[type[BaseException], int, str]] = [
+        (UsageError, 400, "bad_request"),
+        (CollectionNotFoundError, 404, "not_found"),
+        (errors.IncompatibleCollectionError, 409, "incompatible_collection"),
+        (ServiceBusyError, 503, "busy"),
+        (errors.CollectionBusyError, 503, "collection_busy"),
+        (errors.StoreUnavailableError, 503, "store_unavailable"),
+        (errors.ModelError, 500, "model_error"),
+        (RagcliError, 500, "error"),
+    ]
+    for kind, status, code in table:
+        if isinstance(error, kind):
+            assert isinstance(error, RagcliError)
+            return status, {"error": {"code": code, "message": error.message, "hint": error.hint}}
+    return 500, {
+        "error": {
+            "code": "internal",
+            "message": f"internal error: {type(error).__name__}",
+            "hint": "the server's log (stderr) has the details",
+        }
+    }
+
+
+NOT_FOUND = "The collection does not seem to contain the answer."
+_WITHHELD = {
+    "weak retrieval": "no passage of the collection is close to the question",
+    "model declined": "the model said the passages do not answer it",
+    "unsupported": "no sentence of it is supported by the passages it cites",
+    "not verified": "the model could not confirm it from the passages",
+}
+
+
+def chat_question(messages: Any) -> str:
+    """The question of an OpenAI-style ``messages`` list: the last user message's text."""
+    if not isinstance(messages, list) or not messages:
+        raise UsageError("messages must be a non-empty list of {role, content} objects")
+    for message in reversed(messages):
+        if isinstance(message, Mapping) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):  # content parts: keep the text ones
+                content = " ".join(
+                    str(part.get("text", ""))
+                    for part in content
+                    if isinstance(part, Mapping) and part.get("type") == "text"
+                )
+            if isinstance(content, str) and content.strip():
+                return content
+            raise UsageError("the last user message has no text")
+    raise UsageError("messages hold no user message", 'add {"role": "user", "content": "..."}')
+
+
+def chat_text(answer: Answer, streamed: str | None = None) -> str:
+    """An answer as a chat reply: its text, then its sources or why it was withheld.
+
+    With ``streamed`` (the text already sent as it was written), only what follows it.
+    """
+    from ragcli.prompting import passage_label
+
+    if answer.abstained and answer.abstain_reason == "weak retrieval":
+        return NOT_FOUND if not streamed else ""
+    body = answer.text if streamed is None else ""
+    if answer.abstained:
+        reason = _WITHHELD.get(answer.abstain_reason or "", answer.abstain_reason or "")
+        return f"{body}\n\n(ragcli withheld this answer: {reason}.)".lstrip()
+    sources = [f"[{c.marker}] {passage_label(c.hit)}" for c in answer.citations]
+    return body + ("\n\nSources:\n" + "\n".join(sources) if sources else "")

@@ -1,0 +1,3 @@
+"""What other programs talk to: ``http`` (``ragcli serve``: a JSON API, Server-Sent Events, an
+OpenAI-compatible chat endpoint and the page in ``page/``) and ``mcp`` (``ragcli mcp``: Model
+Context Protocol tools over stdio). Both are thin layers over ``pipeline.serving.Service``."""

@@ -1,7 +1,9 @@
 """The ragcli command line with the fake embedder, for tests that need processes of their own.
 
 ``python -m tests.fakecli ingest ...`` from the repository root; ``RAGCLI_TEST_EMBED_DELAY``
-(seconds) slows each embedding batch so a test can kill the process in the middle.
+(seconds) slows each embedding batch so a test can kill the process in the middle;
+``RAGCLI_TEST_TOKEN_DELAY`` slows each generated word, so a server test can catch an answer
+while it is being written.
 """
 
 from __future__ import annotations
@@ -20,8 +22,16 @@ class SlowFakeEmbedder(FakeEmbedder):
         return super().embed_documents(texts, normalize)
 
 
+class SlowFakeGenerator(FakeGenerator):
+    def stream(self, messages, max_new_tokens, temperature=0.0, seed=None):  # type: ignore[no-untyped-def]
+        delay = float(os.environ.get("RAGCLI_TEST_TOKEN_DELAY", "0"))
+        for word in super().stream(messages, max_new_tokens, temperature, seed):
+            time.sleep(delay)
+            yield word
+
+
 embedding.open_embedder = SlowFakeEmbedder  # type: ignore[assignment]
-generation.open_generator = FakeGenerator  # type: ignore[assignment]
+generation.open_generator = SlowFakeGenerator  # type: ignore[assignment]
 
 if __name__ == "__main__":
     main()

@@ -241,6 +241,7 @@ class Service:
         ``cancelled()`` turns true the answer stops (``Cancelled``); ``on_admitted()`` is
         called once the queue has taken the question (before it waits for the generator)."""
         settings = self.settings_for(query)
+        self._current_generation(settings)  # an unknown collection loads no model
 
         def tokens(text: str) -> None:
             if cancelled is not None and cancelled():

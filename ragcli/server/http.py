@@ -13,20 +13,21 @@ A client that disconnects stops its answer at the next token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
 import anyio
+import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -128,17 +129,28 @@ class Api:
                 await anyio.sleep(0.25)
             gone.set()
 
-        answer: Answer | None = None
-        async with anyio.create_task_group() as group:
-            group.start_soon(watch)
+        outcome: list[Answer | BaseException] = []
+
+        async def work() -> None:
             try:
-                answer = await anyio.to_thread.run_sync(
-                    lambda: self.service.ask(query, cancelled=gone.is_set)
+                outcome.append(
+                    await anyio.to_thread.run_sync(
+                        lambda: self.service.ask(query, cancelled=gone.is_set)
+                    )
                 )
+            except Exception as e:  # noqa: BLE001 - raised again below, outside the group
+                outcome.append(e)
             finally:
                 group.cancel_scope.cancel()
-        assert answer is not None
-        return answer
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch)
+            group.start_soon(work)
+        if not outcome:  # the client left and the answer was stopped
+            raise Problem(499, "client_closed", "the client went away")
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
 
     async def _start_answer(self, query: Query) -> _AnswerThread:
         """Start answering on a thread; errors before the first token (a full queue, an
@@ -371,6 +383,11 @@ def _page(name: str) -> Callable[[Request], Any]:
     return page
 
 
+def _refuse(status: int, code: str, message: str, hint: str, **headers: str) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "hint": hint}}
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
 class BearerToken:
     """ASGI middleware: every request but the page's own files carries the token."""
 
@@ -384,17 +401,45 @@ class BearerToken:
             return
         given = dict(scope["headers"]).get(b"authorization", b"")
         scheme, _, value = given.partition(b" ")
-        if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
-            body = {
-                "error": {
-                    "code": "unauthorized",
-                    "message": "this server needs a token",
-                    "hint": "send 'Authorization: Bearer TOKEN'",
-                }
-            }
-            response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
-            await response(scope, receive, send)
+        if scheme.lower() == b"bearer" and hmac.compare_digest(value.strip(), self.token):
+            await self.app(scope, receive, send)
             return
+        response = _refuse(
+            401,
+            "unauthorized",
+            "this server needs a token",
+            "send 'Authorization: Bearer TOKEN'",
+            **{"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)
+
+
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+class LoopbackHosts:
+    """ASGI middleware for a server on loopback: only requests addressed to a loopback name.
+
+    A web page elsewhere cannot reach the server by pointing a DNS name of its own at
+    127.0.0.1 (DNS rebinding): its requests carry that name in their Host header.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name.lower() not in LOOPBACK_NAMES:
+                response = _refuse(
+                    400,
+                    "bad_host",
+                    f"this server answers requests to 127.0.0.1 or localhost, not {host!r}",
+                    "serve with --host and --token to be reached by another name",
+                )
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -421,8 +466,7 @@ def create_app(
     given."""
     middleware: list[Middleware] = []
     if loopback:
-        hosts = ["127.0.0.1", "localhost", "[::1]", "::1"]
-        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=hosts))
+        middleware.append(Middleware(LoopbackHosts))
     if cors_origins:
         middleware.append(
             Middleware(
@@ -441,6 +485,31 @@ def create_app(
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying where it listens once it does, and stopped by SIGINT or
+    SIGTERM like any request to stop: it finishes (or, after a few seconds, cancels) what is
+    in flight and returns, instead of dying of the signal afterwards."""
+
+    def __init__(self, config: uvicorn.Config, note: Callable[[str], None]) -> None:
+        super().__init__(config)
+        self.note = note
+        self.stopped_by: list[int] = []
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            address = self.servers[0].sockets[0].getsockname()
+            self.note(f"ragcli serving on http://{_url_host(address[0])}:{address[1]}/ "
+                      "(Ctrl-C stops)")  # fmt: skip
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self.stopped_by = list(self._captured_signals)
+            self._captured_signals.clear()
+
+
 def run(
     service: Service,
     host: str,
@@ -450,10 +519,7 @@ def run(
     note: Callable[[str], None],
 ) -> None:
     """Serve until SIGINT or SIGTERM; answers in flight get a few seconds to finish."""
-    import uvicorn
-
-    loopback = host in {"127.0.0.1", "::1", "localhost"}
-    app = create_app(service, token, cors_origins, loopback)
+    app = create_app(service, token, cors_origins, host in LOOPBACK_NAMES)
     config = uvicorn.Config(
         app,
         host=host,
@@ -462,19 +528,14 @@ def run(
         timeout_graceful_shutdown=3,
         lifespan="off",
     )
-    server = uvicorn.Server(config)
-    original = server.startup
-
-    async def startup(sockets: Any = None) -> None:
-        await original(sockets)
-        if server.started:
-            bound = server.servers[0].sockets[0].getsockname() if server.servers else (host, port)
-            note(f"ragcli serving on http://{_url_host(host)}:{bound[1]}/ (Ctrl-C stops)")
-
-    server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    server = _Server(config, note)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn's way of saying it could not bind
+        pass
     if not server.started:
         raise UsageError(f"cannot listen on {host}:{port}", "is another server using that port?")
+    note("ragcli stopped")
 
 
 def _url_host(host: str) -> str:

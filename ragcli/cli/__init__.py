@@ -20,6 +20,7 @@ app.command()(manage.status)
 app.command(name="list")(manage.list_)
 app.command()(manage.remove)
 app.command()(serve.serve)
+app.command()(serve.mcp)
 app.add_typer(models.models_app, name="models")
 app.add_typer(manage.collections_app, name="collections")
 

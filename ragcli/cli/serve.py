@@ -82,3 +82,29 @@ def serve(
             http.run(service, host, port, token, cors_origin or [], console.note)
         finally:
             service.close()
+
+
+def mcp(
+    collection: Collection = None,
+    top_k: TopK = None,
+    llm: Llm = None,
+    backend: Backend = None,
+    store: Store = None,
+    debug: Debug = False,
+) -> None:
+    """Serve collections to an agent over the Model Context Protocol (stdio): tools to search,
+    ask, list collections and read passages and documents."""
+    from ragcli import console
+    from ragcli.pipeline.serving import Service
+    from ragcli.server import mcp as mcp_server
+
+    with boundary(debug):
+        settings = inputs.settings(
+            collection=collection, top_k=top_k, llm=llm, backend=backend, store=store
+        )
+        # stdout carries the protocol: everything else goes to stderr, quietly
+        service = Service(settings, events=console.ConsoleEvents(quiet=True))
+        try:
+            mcp_server.run(service)
+        finally:
+            service.close()

@@ -145,7 +145,8 @@ class Service:
         if not location.exists():
             raise CollectionNotFoundError(
                 f"no collection named {settings.collection!r}",
-                "GET /collections lists them; `ragcli ingest PATH -c NAME` makes one",
+                "`ragcli collections` lists them (GET /collections, the MCP tool "
+                "list_collections); `ragcli ingest PATH -c NAME` makes one",
             )
         store = location.open(load_vectors=False)
         try:

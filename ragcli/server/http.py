@@ -529,10 +529,8 @@ def run(
         lifespan="off",
     )
     server = _Server(config, note)
-    try:
+    with contextlib.suppress(SystemExit):  # uvicorn's way of saying it could not bind
         server.run()
-    except SystemExit:  # uvicorn's way of saying it could not bind
-        pass
     if not server.started:
         raise UsageError(f"cannot listen on {host}:{port}", "is another server using that port?")
     note("ragcli stopped")

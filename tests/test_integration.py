@@ -205,3 +205,44 @@ def test_eval_answers_end_to_end(models_dir: Path, sample_home: Path, tmp_path: 
     rows = [json.loads(line) for line in saved.read_text().splitlines()]
     assert sorted(r["id"] for r in rows) == sorted(picked)
     assert all(r["timings"]["retrieve_s"] > 0 for r in rows)
+
+
+@pytest.mark.usefixtures("use_sample")
+def test_serve_answers_as_ask_does(models_dir: Path, sample_home: Path) -> None:
+    """A real server with the bundled models: the streamed answer is the one `ask` gives."""
+    import re
+
+    import httpx
+
+    question = "Who founded Gullstone Observatory?"
+    env = {
+        **os.environ,
+        "RAGCLI_HOME": str(sample_home),
+        "RAGCLI_MODELS_DIR": str(models_dir),
+        "RAGCLI_MAX_TOKENS": "64",
+    }
+    cli = subprocess.run(
+        [sys.executable, "-m", "ragcli", "ask", question, "--json"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ragcli", "serve", "--port", "0"],
+        cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stderr is not None
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", server.stderr.readline())
+        assert match, "the server did not start"
+        body = {"question": question, "stream": True}
+        with httpx.Client(base_url=f"http://127.0.0.1:{match.group(1)}", timeout=600) as client:
+            response = client.post("/ask", json=body)
+            assert client.get("/health").json()["models"]["generator_loaded"] is True
+    finally:
+        server.terminate()
+        assert server.wait(timeout=30) == 0
+    events = [json.loads(line[6:]) for line in response.text.splitlines() if line[:6] == "data: "]
+    done = events[-1]
+    assert done["event"] == "done" and "Tobiah Marsk" in done["answer"]
+    assert done["answer"] == json.loads(cli.stdout)["answer"]
+    assert "Tobiah Marsk" in "".join(e["text"] for e in events if e["event"] == "token")

@@ -4,8 +4,9 @@
 ``syncing`` (one pass over the files, committing whole files) and ``batching`` (chunks
 embedded a batch at a time), ``exporting`` (the embedder's ONNX export for questions),
 ``searching`` (``Searcher``, ``search``), ``answering`` (``ask``), ``evaluating``
-(``evaluate``), ``answer_eval`` (``evaluate_answers``); ``checks`` refuses a collection the
-settings do not fit, ``events`` is how each reports while it works.
+(``evaluate``), ``answer_eval`` (``evaluate_answers``), ``comparing`` and ``tuning``
+(``tune``), ``serving`` (``Service``, behind ``serve`` and ``mcp``); ``checks`` refuses a
+collection the settings do not fit, ``events`` is how each reports while it works.
 """
 
 from ragcli.pipeline.answer_eval import AnswerEvalReport, evaluate_answers

@@ -31,6 +31,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -156,9 +157,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 
 
 def _until(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.05).until(
-        condition, message=f"waited {WAIT_S} s for {what}"
+    # an element the page replaced while it was read is read again at the next poll
+    wait = WebDriverWait(
+        driver, WAIT_S, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]
     )
+    return wait.until(condition, message=f"waited {WAIT_S} s for {what}")
 
 
 def _by_id(driver: WebDriver, id_: str) -> WebElement:
@@ -172,8 +175,9 @@ def _open(driver: WebDriver, url: str) -> None:
 
 
 def _collections(driver: WebDriver) -> list[str]:
-    options = Select(_by_id(driver, "collection")).options
-    return [str(o.get_attribute("value")) for o in options]
+    """The picker's values, read in one go (the page may be filling it meanwhile)."""
+    script = "return Array.from(document.getElementById('collection').options, o => o.value)"
+    return [str(value) for value in driver.execute_script(script)]
 
 
 def _wait_for_collections(driver: WebDriver) -> None:

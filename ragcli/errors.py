@@ -39,6 +39,10 @@ class CollectionNotFoundError(RagcliError):
     exit_code = EXIT_NO_COLLECTION
 
 
+class NoMatchError(CollectionNotFoundError):
+    """Filters that no document of the collection matches: nothing to search."""
+
+
 class ModelError(RagcliError):
     """A model could not be found, verified or loaded."""
 

@@ -141,6 +141,11 @@ def strip_markers(text: str) -> str:
     return _MARKER.sub(" ", text)
 
 
+def declines(text: str) -> bool:
+    """Whether the model says it does not know (or that the text does not say)."""
+    return bool(_DECLINE.search(text))
+
+
 def _stem(word: str) -> str:
     """A crude English stem (needs/need, founded/found, painting/paint), enough to compare."""
     for suffix in ("ing", "ed", "es", "s"):

@@ -9,6 +9,8 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,7 @@ def _parse(
         ]
     fmt, parse = LOADERS[suffix]
     notes: list[str] = []
+    front = FrontMatter()
     if fmt == "pdf":
         blocks, title, pages = parse_pdf_pages(data)
         visible: dict[int | None, int] = {}
@@ -96,6 +99,8 @@ def _parse(
                 f"probably scanned: {sparse} of {pages} page(s) have almost no text layer; "
                 "only the text found was indexed"
             )
+    elif fmt == "markdown":
+        blocks, title, front = parse_markdown_document(data)
     else:
         blocks, title = parse(data)
     blocks = [b for b in blocks if b.text.strip()]
@@ -110,9 +115,11 @@ def _parse(
             sha256=sha256,
             size=stat.st_size,
             mtime=stat.st_mtime,
-            title=title,
+            title=front.title or title,
             doc_id=doc_id or path.name,
             notes=notes,
+            date=front.date,
+            tags=list(front.tags),
         )
     ]
 
@@ -238,15 +245,93 @@ class _Sections:
         )
 
 
+@dataclass(frozen=True)
+class FrontMatter:
+    """What a Markdown file's YAML front matter says of it (what ragcli keeps)."""
+
+    title: str | None = None
+    date: float | None = None  # seconds since the epoch
+    tags: tuple[str, ...] = ()
+
+
+def read_front_matter(lines: list[str]) -> tuple[FrontMatter, int]:
+    """The front matter between a first line ``---`` and the next ``---`` or ``...``, and the
+    index of the first line after it. YAML that does not parse (or is not a mapping) counts as
+    no front matter, without a warning: many files open with a ``---`` rule."""
+    if not lines or lines[0].strip() != "---":
+        return FrontMatter(), 0
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
+    if end is None:
+        return FrontMatter(), 0
+    import yaml
+
+    try:
+        fields = yaml.safe_load("\n".join(lines[1:end]))
+    except Exception:  # a YAMLError, or a value its constructors refuse (2024-13-45)
+        fields = None
+    if not isinstance(fields, dict):
+        return FrontMatter(), end + 1
+    title = fields.get("title")
+    title = str(title).strip() if isinstance(title, (str, int, float)) else None
+    tags = fields.get("tags")
+    if isinstance(tags, (str, int, float)):
+        tags = [tags]
+    listed = [t for t in tags if isinstance(t, (str, int, float))] if isinstance(tags, list) else []
+    front = FrontMatter(title or None, _front_date(fields.get("date")), normal_tags(listed))
+    return front, end + 1
+
+
+def _front_date(value: object) -> float | None:
+    if isinstance(value, date):  # YAML dates and timestamps (datetime is a date)
+        return moment_seconds(value)
+    if isinstance(value, str) and value.strip():
+        return iso_seconds(value)
+    return None
+
+
+def iso_seconds(text: str) -> float | None:
+    """Seconds since the epoch for an ISO 8601 date or date and time (naive: UTC), else None."""
+    text = text.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment_seconds(moment)
+
+
+def moment_seconds(moment: date) -> float:
+    """Seconds since the epoch of a date (its midnight, UTC) or a datetime (naive: UTC)."""
+    if not isinstance(moment, datetime):
+        moment = datetime(moment.year, moment.month, moment.day)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def normal_tags(values: Iterable[object]) -> tuple[str, ...]:
+    """Tags as stored and compared: split on commas, trimmed, lower case, each once."""
+    found: dict[str, None] = {}
+    for value in values:
+        for part in str(value).split(","):
+            tag = part.strip().lower()
+            if tag:
+                found.setdefault(tag, None)
+    return tuple(found)
+
+
 def parse_markdown(data: bytes) -> tuple[list[Block], str | None]:
     """Markdown: paragraphs under ATX (``#``) and setext headings; code fences kept as text."""
+    blocks, title, _ = parse_markdown_document(data)
+    return blocks, title
+
+
+def parse_markdown_document(data: bytes) -> tuple[list[Block], str | None, FrontMatter]:
+    """``parse_markdown`` plus the file's front matter (whose ``title`` is not applied)."""
     lines = decode_text(data).split("\n")
     sections = _Sections()
-    start = 0
-    if lines and lines[0].strip() == "---":  # YAML front matter
-        end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
-        if end is not None:
-            start = end + 1
+    front, start = read_front_matter(lines)
     fence: str | None = None
     for i in range(start, len(lines)):
         line, number = lines[i], i + 1
@@ -279,7 +364,7 @@ def parse_markdown(data: bytes) -> tuple[list[Block], str | None]:
             continue
         sections.line(number, line)
     sections.flush()
-    return sections.blocks, sections.title
+    return sections.blocks, sections.title, front
 
 
 def parse_rst(data: bytes) -> tuple[list[Block], str | None]:

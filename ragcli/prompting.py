@@ -44,6 +44,39 @@ def verification_messages(messages: list[dict[str, str]], answer: str) -> list[d
     ]
 
 
+# A follow-up ("who built it?") is rewritten into a question retrieval can use alone. The prompt
+# stays short: the rewrite is paid before every follow-up's answer.
+REWRITE_TURNS = 3  # earlier turns shown to the rewrite
+_EARLIER_ANSWER_WORDS = 30  # each earlier answer cut to this many words
+_REWRITE_INSTRUCTION = (
+    "Rewrite the follow-up question as one standalone question that names what it refers to, "
+    "so that it can be understood without the conversation. Reply with the question only."
+)
+_MARKER = re.compile(r"\s*\[\d+\]")
+
+
+def earlier_turns(earlier: Sequence[tuple[str, str]]) -> str:
+    """Earlier questions and their answers (markers removed, cut short), one line each."""
+    lines: list[str] = []
+    for question, answer in earlier:
+        lines.append(f"Q: {' '.join(question.split())}")
+        words = _MARKER.sub("", answer).split()
+        if words:
+            cut = len(words) > _EARLIER_ANSWER_WORDS
+            lines.append(f"A: {' '.join(words[:_EARLIER_ANSWER_WORDS])}{' …' if cut else ''}")
+    return "\n".join(lines)
+
+
+def rewrite_messages(earlier: Sequence[tuple[str, str]], question: str) -> list[dict[str, str]]:
+    """Chat messages asking for ``question`` as a standalone question, given the last
+    ``REWRITE_TURNS`` (question, answer) pairs of the conversation."""
+    user = (
+        f"Conversation:\n{earlier_turns(earlier[-REWRITE_TURNS:])}\n\n"
+        f"Follow-up question: {' '.join(question.split())}\n\n{_REWRITE_INSTRUCTION}"
+    )
+    return [{"role": "user", "content": user}]
+
+
 def passage_label(hit: Hit) -> str:
     """``source, location (heading)`` as shown to the model and the user."""
     parts = [hit.source]
@@ -65,16 +98,18 @@ def build_messages(
     count_tokens: Callable[[list[dict[str, str]]], int],
     budget: int,
     compact: bool = False,
+    earlier: Sequence[tuple[str, str]] = (),
 ) -> tuple[list[dict[str, str]], list[Hit]]:
     """Chat messages holding as many passages (best first) as fit in ``budget`` prompt tokens.
 
     ``count_tokens`` measures a whole message list with the generator's chat template, so the
     template's own overhead is part of the budget. Returns the messages and the packed hits.
+    ``earlier``: a conversation's earlier (question, answer) pairs, shown before the question.
     """
     packed: list[Hit] = []
-    messages = _messages(question, packed, compact)
+    messages = _messages(question, packed, compact, earlier)
     for hit in hits:
-        candidate = _messages(question, [*packed, hit], compact)
+        candidate = _messages(question, [*packed, hit], compact, earlier)
         if count_tokens(candidate) > budget:
             continue  # a shorter passage further down may still fit
         packed.append(hit)
@@ -82,10 +117,17 @@ def build_messages(
     return messages, packed
 
 
-def _messages(question: str, hits: Sequence[Hit], compact: bool = False) -> list[dict[str, str]]:
+def _messages(
+    question: str,
+    hits: Sequence[Hit],
+    compact: bool = False,
+    earlier: Sequence[tuple[str, str]] = (),
+) -> list[dict[str, str]]:
     """``compact``: the instruction goes into the system message, which is the same for every
     question (the generator's prompt cache keeps it), so only passages and question are new."""
     passages = "\n\n".join(format_passage(i, h) for i, h in enumerate(hits, start=1))
+    if earlier:
+        passages += f"\n\nEarlier in this conversation:\n{earlier_turns(earlier)}"
     if compact:
         user = f"Passages:\n\n{passages}\n\nQuestion: {question.strip()}"
         system = f"{SYSTEM_PROMPT} {_INSTRUCTION.replace('above', 'the user gives')}"
@@ -224,13 +266,17 @@ def pack_passages(
     count_tokens: Callable[[list[dict[str, str]]], int],
     budget: int,
     focused: bool = False,
+    earlier: Sequence[tuple[str, str]] = (),
 ) -> Packing:
     """Merge, deduplicate, then fit as many passages as the budget holds, best first;
-    ``focused``: each cut to the sentences that bear on the question."""
+    ``focused``: each cut to the sentences that bear on the question; ``earlier``: a
+    conversation's earlier (question, answer) pairs, shown before the question."""
     merged, dropped = merge_passages(hits)
     if focused:
         merged = [focus_passage(hit, question) for hit in merged]
-    messages, packed = build_messages(question, merged, count_tokens, budget, compact=focused)
+    messages, packed = build_messages(
+        question, merged, count_tokens, budget, compact=focused, earlier=earlier
+    )
     packed_keys = {h.chunk_key for h in packed}
     for hit in merged:
         if hit.chunk_key not in packed_keys:

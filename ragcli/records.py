@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ class Document:
     key: str = ""  # unique in a collection: the path, or "path#id" for one record of a .jsonl
     doc_id: str = ""  # the id evaluations match: a .jsonl record's _id, else the relative path
     notes: list[str] = field(default_factory=list)  # what the loader doubts but read anyway
+    date: float | None = None  # a Markdown front matter's date (epoch seconds), else None
+    tags: list[str] = field(default_factory=list)  # a Markdown front matter's, in lower case
 
     def __post_init__(self) -> None:
         self.key = self.key or str(self.path)
@@ -138,6 +141,8 @@ class IngestReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
+    # The chunks of each file added or updated (what `ingest --watch` says of each change)
+    chunks_of: dict[str, int] = field(default_factory=dict)
 
     @property
     def files_seen(self) -> int:
@@ -168,6 +173,25 @@ class IngestReport:
         }
 
 
+def utc_time(seconds: float | None) -> str | None:
+    """Seconds since the epoch as ISO 8601 UTC (``2026-11-29T10:04:05Z``), as JSON shows times."""
+    if seconds is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+@dataclass
+class StaleSource:
+    """A source whose file changed (size or mtime) since it was ingested, or is gone."""
+
+    source: str
+    path: str  # the file (a .jsonl record's is the .jsonl)
+    reason: str  # "changed" or "missing"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "path": self.path, "reason": self.reason}
+
+
 @dataclass
 class SearchResult:
     """Hits for one question."""
@@ -178,6 +202,8 @@ class SearchResult:
     hits: list[Hit]
     mode: str = "dense"
     timings: dict[str, float] = field(default_factory=dict)
+    updated_at: float | None = None  # the collection's last commit (seconds since the epoch)
+    stale_sources: list[StaleSource] = field(default_factory=list)  # of the hits
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -187,6 +213,8 @@ class SearchResult:
             "embedder": self.embedder,
             "mode": self.mode,
             "hits": [h.to_dict() for h in self.hits],
+            "updated_at": utc_time(self.updated_at),
+            "stale_sources": [s.to_dict() for s in self.stale_sources],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
@@ -226,11 +254,18 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
     engine: str | None = None  # what ran the generator, e.g. "xllamacpp 2026.10.11549"
+    # What retrieval searched for instead of the question: a follow-up rewritten to stand
+    # alone, or ``--query``; None when it searched for the question itself.
+    rewritten_query: str | None = None
+    updated_at: float | None = None  # the collection's last commit (seconds since the epoch)
+    # Of the cited passages' sources (of the passages given, when withheld)
+    stale_sources: list[StaleSource] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": ANSWER_SCHEMA_VERSION,
             "question": self.question,
+            "rewritten_query": self.rewritten_query,
             "answer": self.text,
             "abstained": self.abstained,
             "abstain_reason": self.abstain_reason,
@@ -248,5 +283,7 @@ class Answer:
                 "engine": self.engine,
             },
             "tokens": self.tokens,
+            "updated_at": utc_time(self.updated_at),
+            "stale_sources": [s.to_dict() for s in self.stale_sources],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }

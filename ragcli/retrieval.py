@@ -13,6 +13,7 @@ import numpy as np
 
 from ragcli.config import RETRIEVAL_MODES
 from ragcli.errors import ModelError, UsageError
+from ragcli.filters import Filters
 from ragcli.models.embedding import Embedder
 from ragcli.records import Hit
 from ragcli.store import CollectionReader
@@ -198,9 +199,10 @@ def rankings(
     question: str,
     mode: str,
     pool: int,
-    source_glob: str | None = None,
+    filters: Filters | None = None,
 ) -> Rankings:
-    """The ``pool`` best chunks of each ranking that ``mode`` uses."""
+    """The ``pool`` best chunks of each ranking that ``mode`` uses (of the documents
+    ``filters`` allow: each ranking is searched among them, not cut afterwards)."""
     if mode not in MODES:
         raise UsageError(f"unknown retrieval mode {mode!r}", f"use one of: {', '.join(MODES)}")
     vector = None
@@ -208,9 +210,9 @@ def rankings(
     lexical: list[tuple[int, float]] = []
     if mode in ("dense", "hybrid"):
         vector = embedder.embed_queries([question])[0]
-        dense = list(store.dense(vector, pool, source_glob))
+        dense = list(store.dense(vector, pool, filters))
     if mode in ("lexical", "hybrid"):
-        lexical = list(store.lexical(query_terms(question), pool, source_glob))
+        lexical = list(store.lexical(query_terms(question), pool, filters))
     return Rankings(vector, dense, lexical)
 
 
@@ -219,7 +221,7 @@ def combine(
     first: Rankings,
     mode: str,
     fusion: Fusion,
-    source_glob: str | None = None,
+    filters: Filters | None = None,
 ) -> list[Candidate]:
     """Ranked candidates from a question's first rankings (fused, with feedback, in hybrid)."""
     if mode == "dense":
@@ -238,7 +240,7 @@ def combine(
     moved = first.vector + fusion.feedback_weight * feedback.mean(axis=0)
     moved = moved / max(float((moved**2).sum()) ** 0.5, 1e-12)
     pool = max(len(first.dense), len(first.lexical))
-    return fuse(store.dense(moved, pool, source_glob), first.lexical, fusion)
+    return fuse(store.dense(moved, pool, filters), first.lexical, fusion)
 
 
 def candidates(
@@ -247,12 +249,12 @@ def candidates(
     question: str,
     mode: str,
     pool: int,
-    source_glob: str | None = None,
+    filters: Filters | None = None,
     fusion: Fusion | None = None,
 ) -> list[Candidate]:
     """Ranked chunk candidates for a question in one retrieval mode."""
-    first = rankings(store, embedder, question, mode, pool, source_glob)
-    return combine(store, first, mode, fusion or Fusion(), source_glob)
+    first = rankings(store, embedder, question, mode, pool, filters)
+    return combine(store, first, mode, fusion or Fusion(), filters)
 
 
 class Reranker:
@@ -336,7 +338,7 @@ class Retrieval:
     """How to retrieve: mode, filters, limits, reranking."""
 
     mode: str = DEFAULT_MODE
-    source_glob: str | None = None
+    filters: Filters | None = None  # which documents: searched among them, not cut afterwards
     max_per_doc: int | None = None
     explain: bool = False
     reranker: Reranker | LlmReranker | None = None
@@ -359,8 +361,8 @@ def retrieve(
     """
     how = how or Retrieval()
     pool = how.fusion.pool or max(POOL, 5 * k)
-    first = rankings(store, embedder, question, how.mode, pool, how.source_glob)
-    ranked = combine(store, first, how.mode, how.fusion, how.source_glob)
+    first = rankings(store, embedder, question, how.mode, pool, how.filters)
+    ranked = combine(store, first, how.mode, how.fusion, how.filters)
     by_id = {c.row_id: c for c in ranked}
     wanted = how.reranker.depth(k) if how.reranker is not None else k
     hits = _distinct(store.hits([(c.row_id, c.score) for c in ranked]), how.max_per_doc, wanted)

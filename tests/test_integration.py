@@ -66,7 +66,11 @@ def sample_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> P
     report = json.loads(done.stdout)
     assert report["files"]["added"] == 7
     assert report["chunks"]["added"] > 20
-    assert [s["path"] for s in report["skipped"]] == ["sample_corpus/questions.jsonl"]
+    # Question files are JSON Lines without a "text" field: not a corpus, skipped.
+    assert sorted(s["path"] for s in report["skipped"]) == [
+        "sample_corpus/conversations.jsonl",
+        "sample_corpus/questions.jsonl",
+    ]
     return home
 
 

@@ -94,7 +94,9 @@ async def test_the_tools_are_listed_with_their_input_schemas(docs: Path) -> None
         assert tool.annotations is not None and tool.annotations.read_only_hint
     search = tools["search"].input_schema
     assert search["required"] == ["question"]
-    assert set(search["properties"]) == {"question", "k", "mode", "path", "collection"}
+    assert set(search["properties"]) == {
+        "question", "k", "mode", "path", "after", "before", "type", "tag", "collection"
+    }  # fmt: skip
     assert search["properties"]["question"]["maxLength"] == 2000
     assert (search["properties"]["k"]["minimum"], search["properties"]["k"]["maximum"]) == (1, 50)
     assert {"hybrid", "dense", "lexical"} < set(search["properties"]["mode"]["enum"])

@@ -27,6 +27,7 @@ from ragcli import pipeline
 from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.errors import EXIT_BUSY, EXIT_STORE, StoreUnavailableError
+from ragcli.filters import Filters
 from ragcli.models import embedding
 from ragcli.store import postgres as pgstore
 from ragcli.store import postgres_db
@@ -262,10 +263,10 @@ def test_hnsw_index_and_path_filter(
         ).hits
         assert "Ada Pell" in approximate[0].text
     assert [h.chunk_key for h in exact][:1] == [h.chunk_key for h in approximate][:1]
-    only_rst = pipeline.search(settings, "kettle works founded", top_k=5, source_glob="*.rst")
+    only_rst = pipeline.search(settings, "kettle works founded", top_k=5, filters=Filters("*.rst"))
     assert only_rst.hits and all(h.source.endswith(".rst") for h in only_rst.hits)
     lexical = pipeline.search(
-        load_settings(mode="lexical"), "kettles", top_k=5, source_glob="*/beta.m?"
+        load_settings(mode="lexical"), "kettles", top_k=5, filters=Filters("*/beta.m?")
     ).hits
     assert [Path(h.source).name for h in lexical][:1] == ["beta.md"]
 

@@ -6,6 +6,7 @@ from ragcli.prompting import (
     format_passage,
     merge_passages,
     pack_passages,
+    rewrite_messages,
 )
 from ragcli.records import Hit
 
@@ -125,3 +126,31 @@ def test_focused_packing_shortens_the_prompt() -> None:
     focused = pack_passages(question, [hit], count, 10_000, focused=True)
     assert count(focused.messages) < count(full.messages)
     assert "Tobiah Marsk" in focused.messages[-1]["content"]
+
+
+def test_rewrite_prompt_holds_the_last_turns_shortened() -> None:
+    earlier = [
+        ("Who founded the observatory?", "Tobiah Marsk founded it in 1911 [1]."),
+        ("What did he do before?", " ".join(["navigator"] * 50) + " [2]"),
+        ("Which telescope is there?", "The Wenlow refractor [1]."),
+        ("Who made it?", ""),
+    ]
+    (message,) = rewrite_messages(earlier, "  When was  it installed? ")
+    text = message["content"]
+    assert message["role"] == "user"
+    assert "Who founded the observatory?" not in text  # three turns at most
+    assert "Q: What did he do before?\nA: " + " ".join(["navigator"] * 30) + " …" in text
+    assert "A: The Wenlow refractor." in text and "[1]" not in text and "[2]" not in text
+    assert "Q: Who made it?\n\nFollow-up question: When was it installed?" in text
+    assert text.endswith("Reply with the question only.")
+
+
+def test_earlier_turns_go_before_the_question_when_given() -> None:
+    hits = [_hit(1)]
+    plain = pack_passages("Who made it?", hits, count, 10_000)
+    earlier = [("Which telescope is there?", "The Wenlow refractor [1].")]
+    followed = pack_passages("Who made it?", hits, count, 10_000, earlier=earlier)
+    assert "Earlier in this conversation" not in plain.messages[-1]["content"]
+    user = followed.messages[-1]["content"]
+    assert user.index("[1] doc1.md") < user.index("Earlier in this conversation:")
+    assert user.index("A: The Wenlow refractor.") < user.index("Question: Who made it?")

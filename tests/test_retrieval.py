@@ -7,7 +7,8 @@ import pytest
 
 from ragcli import pipeline
 from ragcli.config import load_settings
-from ragcli.errors import UsageError
+from ragcli.errors import NoMatchError, UsageError
+from ragcli.filters import Filters
 from ragcli.records import Hit
 from ragcli.retrieval import Fusion, _distinct, fuse, query_terms
 
@@ -67,10 +68,10 @@ def test_modes_explain_and_path_filter(corpus: Path) -> None:
             assert explain["similarity"] is None
         if mode != "dense":
             assert explain["lexical_rank"] is not None and explain["lexical_score"] > 0
-    only_md = pipeline.search(settings, "whale oil lamp", top_k=5, source_glob="*.md")
+    only_md = pipeline.search(settings, "whale oil lamp", top_k=5, filters=Filters("*.md"))
     assert only_md.hits and all(h.source.endswith(".md") for h in only_md.hits)
-    none = pipeline.search(settings, "whale oil lamp", source_glob="*.nothing")
-    assert none.hits == []
+    with pytest.raises(NoMatchError, match=r"matches the filters \(path '\*.nothing'\)"):
+        pipeline.search(settings, "whale oil lamp", filters=Filters("*.nothing"))
 
 
 def test_unknown_mode_is_a_usage_error() -> None:

@@ -108,6 +108,23 @@ def test_ask_answers_as_the_cli_does(server: Server) -> None:
     assert served["schema_version"] == cli["schema_version"]
 
 
+def test_search_and_ask_say_when_the_collection_was_updated_and_what_changed(
+    server: Server, ingested: Path
+) -> None:
+    question = "Who founded the kettle works?"
+    fresh = server.post("/search", {"question": question}).json()
+    assert fresh["stale_sources"] == [] and fresh["updated_at"].endswith("Z")
+    (ingested / "beta.md").write_text("# Kettle Works\n\nNow a museum.\n")
+    found = server.post("/search", {"question": question}).json()
+    assert [(Path(s["path"]).name, s["reason"]) for s in found["stale_sources"]] == [
+        ("beta.md", "changed")
+    ]
+    answered = server.post("/ask", {"question": question}).json()
+    assert answered["citations"][0]["source"].endswith("beta.md")
+    assert [s["reason"] for s in answered["stale_sources"]] == ["changed"]
+    assert answered["updated_at"] == fresh["updated_at"]
+
+
 def test_ask_streams_tokens_citations_and_done(server: Server) -> None:
     response = server.post("/ask", {"question": "Who founded the kettle works?", "stream": True})
     assert response.status_code == 200

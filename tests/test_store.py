@@ -12,6 +12,7 @@ from ragcli.errors import (
     CollectionNotFoundError,
     IncompatibleCollectionError,
 )
+from ragcli.filters import Filters
 from ragcli.records import Block, Chunk, Document
 from ragcli.store import (
     FORMAT_VERSION,
@@ -201,7 +202,7 @@ def test_large_collections_get_an_approximate_index_that_still_removes(
         assert hits[0].text == "d7- text 3" and hits[0].score == pytest.approx(1.0, abs=1e-5)
         assert np.allclose(reader.vectors([hits[0].row_id]), vectors[7][3:4], atol=1e-6)
         # A filter small enough is scored exactly: every allowed chunk can be found.
-        only = reader.dense(vectors[7][3], 50, source_glob="d2.txt")
+        only = reader.dense(vectors[7][3], 50, Filters("d2.txt"))
         assert len(only) == 10 and {reader.hits(only)[0].source} == {"d2.txt"}
     with FaissStore.open(directory, writable=True) as writer:
         assert writer.delete_file("/docs/d7.txt") == 10

@@ -6,12 +6,13 @@ their own modules and are put on the app here, in the order ``ragcli --help`` li
 
 from __future__ import annotations
 
-from ragcli.cli import ingest, manage, models, query, serve, tune, vectors
+from ragcli.cli import chat, ingest, manage, models, query, serve, tune, vectors
 from ragcli.cli.root import app, main
 
 app.command()(ingest.ingest)
 app.command()(query.search)
 app.command()(query.ask)
+app.command()(chat.chat)
 app.command(name="eval")(query.eval_)
 app.command()(tune.tune)
 app.command()(vectors.similarity)

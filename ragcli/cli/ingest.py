@@ -57,6 +57,25 @@ Shard = Annotated[
         "its folder), so N ingesters, on one machine or many, fill one collection together.",
     ),
 ]
+Watch = Annotated[
+    bool,
+    typer.Option(
+        "--watch",
+        help="After ingesting, keep watching the paths: sync each burst of changes (added, "
+        "changed, deleted, renamed files), one line per change on stderr, until Ctrl-C or "
+        "SIGTERM (exit 0; then the summary of the whole watch).",
+    ),
+]
+IgnoreGlob = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ignore",
+        metavar="GLOB",
+        help="Leave out files and folders whose name matches GLOB, or, with a '/', whose path "
+        "under the folder given does (repeatable; editors' temporary files, .git and the "
+        "like always are).",
+    ),
+]
 
 
 def ingest(
@@ -71,6 +90,8 @@ def ingest(
     prune: Prune = True,
     rebuild: Rebuild = False,
     shard: Shard = None,
+    watch: Watch = False,
+    ignore: IgnoreGlob = None,
     store: Store = None,
     json_: Json = False,
     quiet: Quiet = False,
@@ -80,6 +101,8 @@ def ingest(
     from ragcli import console, pipeline
 
     with boundary(debug):
+        if watch:
+            refuse_with_watch(dry_run=dry_run, rebuild=rebuild, shard=shard is not None)
         settings = inputs.settings(
             collection=collection,
             embed_model=embed_model,
@@ -89,16 +112,36 @@ def ingest(
             chunk_overlap=chunk_overlap,
             store=store,
         )
-        report = pipeline.ingest(
-            settings,
-            paths or [],
-            console.ConsoleEvents(quiet),
-            dry_run=dry_run,
-            prune=prune,
-            rebuild=rebuild,
-            shard=parse_shard(shard),
-        )
+        events = console.ConsoleEvents(quiet)
+        if watch:
+            report = pipeline.watch(settings, paths or [], events, prune, ignore or [])
+        else:
+            report = pipeline.ingest(
+                settings,
+                paths or [],
+                events,
+                dry_run=dry_run,
+                prune=prune,
+                rebuild=rebuild,
+                shard=parse_shard(shard),
+                ignore=ignore or [],
+            )
         console.render_ingest(report, json_)
+
+
+_NOT_WITH_WATCH = {
+    "dry_run": ("--dry-run", "`ragcli ingest --dry-run PATH...` shows what one sync would do"),
+    "rebuild": ("--rebuild", "rebuild first (`ragcli ingest --rebuild`), then watch"),
+    "shard": ("--shard", "watch with one ingester, without --shard"),
+}
+
+
+def refuse_with_watch(**given: bool) -> None:
+    """``--watch`` keeps a collection in step in place: no plan, rebuild or share of files."""
+    for name, on in given.items():
+        if on:
+            flag, hint = _NOT_WITH_WATCH[name]
+            raise UsageError(f"--watch cannot be combined with {flag}", hint)
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:

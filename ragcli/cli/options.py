@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -98,5 +99,15 @@ Backend = Annotated[
         help="Generation backend: auto, llama.cpp, xllamacpp, llama-cpp-python or transformers; "
         "auto runs GGUF models on the first llama.cpp engine that works on this CPU, else on "
         "transformers [env: RAGCLI_BACKEND; default: auto].",
+    ),
+]
+SessionFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--session",
+        metavar="FILE",
+        help="Keep the conversation in FILE (JSON Lines, one turn a line; created if missing): "
+        "a follow-up is rewritten by the LLM from the earlier turns into a standalone question "
+        "for retrieval, and each turn is appended.",
     ),
 ]

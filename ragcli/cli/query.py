@@ -22,6 +22,7 @@ from ragcli.cli.options import (
     Mode,
     QueryPrompt,
     Quiet,
+    SessionFile,
     Store,
     TopK,
 )
@@ -40,6 +41,38 @@ PathGlob = Annotated[
     typer.Option(
         "--path",
         help="Only passages whose source matches this glob, e.g. 'docs/*.md' or '*.pdf'.",
+    ),
+]
+After = Annotated[
+    str | None,
+    typer.Option(
+        "--after",
+        metavar="DATE",
+        help="Only documents dated at or after DATE: an ISO date or time (2024-05-01, "
+        "2024-05-01T14:30; UTC unless an offset is given) or an age (12h, 30d, 2w). A "
+        "document's date is its Markdown front matter's, else its file's modification time.",
+    ),
+]
+Before = Annotated[
+    str | None,
+    typer.Option("--before", metavar="DATE", help="Only documents dated before DATE (as --after)."),
+]
+Types = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--type",
+        metavar="TYPES",
+        help="Only documents of these types, comma-separated or repeated: pdf, md (markdown), "
+        "txt (text), rst, html, jsonl.",
+    ),
+]
+Tags = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tag",
+        metavar="TAG",
+        help="Only documents with this tag in their Markdown front matter; repeat it for "
+        "any of several (case does not matter).",
     ),
 ]
 MaxPerDoc = Annotated[
@@ -136,6 +169,15 @@ StreamJson = Annotated[
         help="Print JSON Lines events as the answer is made: token, citation, done.",
     ),
 ]
+SearchQuery = Annotated[
+    str | None,
+    typer.Option(
+        "--query",
+        metavar="TEXT",
+        help="Search for TEXT instead of the question (the model still answers the question); "
+        "with --session, instead of the LLM's rewrite, so a conversation replays exactly.",
+    ),
+]
 Dataset = Annotated[
     Path | None,
     typer.Argument(
@@ -199,6 +241,10 @@ def search(
     collection: Collection = None,
     mode: Mode = None,
     path: PathGlob = None,
+    after: After = None,
+    before: Before = None,
+    type_: Types = None,
+    tag: Tags = None,
     max_per_doc: MaxPerDoc = None,
     rerank: Rerank = None,
     explain: Explain = False,
@@ -212,8 +258,10 @@ def search(
 ) -> None:
     """Show the passages that best match QUESTION (no generation)."""
     from ragcli import console, pipeline
+    from ragcli.filters import parse_filters
 
     with boundary(debug):
+        filters = parse_filters(path, after, before, type_ or (), tag or ())
         settings = inputs.settings(
             collection=collection,
             embed_model=embed_model,
@@ -228,11 +276,11 @@ def search(
             _refuse_question_with_batch(question)
             questions = inputs.batch_questions(batch)
             _print_batch(
-                pipeline.search_batch(settings, questions, source_glob=path, explain=explain)
+                pipeline.search_batch(settings, questions, filters=filters, explain=explain)
             )
             return
         text = inputs.read_question(question)
-        result = pipeline.search(settings, text, source_glob=path, explain=explain)
+        result = pipeline.search(settings, text, filters=filters, explain=explain)
         console.render_search(result, json_)
 
 
@@ -245,6 +293,10 @@ def ask(
     max_tokens: MaxTokens = None,
     mode: Mode = None,
     path: PathGlob = None,
+    after: After = None,
+    before: Before = None,
+    type_: Types = None,
+    tag: Tags = None,
     max_per_doc: MaxPerDoc = None,
     rerank: Rerank = None,
     embed_model: EmbedModel = None,
@@ -258,6 +310,8 @@ def ask(
     temperature: Temperature = None,
     seed: Seed = None,
     batch: AskBatch = None,
+    session: SessionFile = None,
+    query: SearchQuery = None,
     stream_json: StreamJson = False,
     json_: Json = False,
     quiet: Quiet = False,
@@ -266,11 +320,14 @@ def ask(
     """Answer QUESTION from the collection with the local LLM, citing the passages used.
 
     Exits 7 when it does not answer: retrieval found nothing close enough, the model said it
-    does not know, or no sentence of the answer is supported by the passages it cites.
+    does not know, or no sentence of the answer is supported by the passages it cites. With
+    --session FILE, QUESTION may follow up on the earlier questions kept in FILE.
     """
     from ragcli import console, pipeline
+    from ragcli.filters import parse_filters
 
     with boundary(debug):
+        filters = parse_filters(path, after, before, type_ or (), tag or ())
         settings = inputs.settings(
             collection=collection, embed_model=embed_model, query_prompt=query_prompt,
             document_prompt=document_prompt, llm=llm, backend=backend, top_k=top_k,
@@ -280,19 +337,30 @@ def ask(
         )  # fmt: skip
         events = console.ConsoleEvents(quiet)
         if batch is not None:
+            if session is not None or query is not None:
+                raise UsageError("--session and --query go with one QUESTION, not --batch")
             _refuse_question_with_batch(question)
             questions = inputs.batch_questions(batch)
             _print_batch(
                 pipeline.ask_batch(
-                    settings, questions, events=events, source_glob=path, abstain=not no_abstain
+                    settings, questions, events=events, filters=filters, abstain=not no_abstain
                 )
             )
             return
         text = inputs.read_question(question)
-        answer = pipeline.ask(
-            settings, text, events=events, on_token=_token_sink(stream_json, json_),
-            source_glob=path, abstain=not no_abstain,
-        )  # fmt: skip
+        if query is not None and not query.strip():
+            raise UsageError("--query is empty")
+        if session is None and query is None:
+            answer = pipeline.ask(
+                settings, text, events=events, on_token=_token_sink(stream_json, json_),
+                filters=filters, abstain=not no_abstain,
+            )  # fmt: skip
+        else:
+            answer = pipeline.ask_in_session(
+                settings, text, session, query and query.strip(), events=events,
+                on_token=_token_sink(stream_json, json_), filters=filters,
+                abstain=not no_abstain,
+            )  # fmt: skip
         _show_answer(answer, stream_json, json_, show_passages, quiet)
         if answer.abstained:
             raise typer.Exit(EXIT_NOT_ANSWERED)

@@ -16,6 +16,7 @@ from ragcli.console.answers import (
     token_event,
 )
 from ragcli.console.catalog import render_models, render_prepared
+from ragcli.console.chat import render_chat_help, render_chat_start, render_passages
 from ragcli.console.collections import (
     render_collections,
     render_documents,
@@ -51,6 +52,8 @@ __all__ = [
     "render_answer",
     "render_answer_eval",
     "render_answer_events",
+    "render_chat_help",
+    "render_chat_start",
     "render_collections",
     "render_documents",
     "render_dropped",
@@ -58,6 +61,7 @@ __all__ = [
     "render_eval",
     "render_ingest",
     "render_models",
+    "render_passages",
     "render_prepared",
     "render_removed",
     "render_search",

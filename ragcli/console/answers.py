@@ -117,6 +117,14 @@ def _answer_warnings(answer: Answer) -> None:
                 warning(f"cites the wrong passage, support is in {backed}: {text}")
             else:
                 warning(f"not supported by the passages it cites: {text}")
+    cited = {c.hit.source for c in answer.citations}
+    for stale in answer.stale_sources:
+        if stale.source in cited:
+            what = "changed" if stale.reason == "changed" else "is gone"
+            warning(
+                f"cited source {what} since it was ingested: {stale.source} "
+                "(run ragcli ingest again)"
+            )
 
 
 def token_event(text: str) -> None:

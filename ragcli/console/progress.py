@@ -1,4 +1,5 @@
-"""``ConsoleEvents``: the pipeline's status, warnings and progress shown on stderr."""
+"""``ConsoleEvents``: the pipeline's status, warnings, progress and a watch's changes, shown on
+stderr."""
 
 from __future__ import annotations
 
@@ -63,3 +64,8 @@ class ConsoleEvents(Events):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+    def change(self, action: str, source: str, chunks: int | None = None) -> None:
+        # What a watch is for: shown even with --quiet.
+        counted = f" ({chunks} chunk{'' if chunks == 1 else 's'})" if chunks is not None else ""
+        streams.err().print(f"{action} {source}{counted}", markup=False, highlight=False)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ragcli.config import Settings
 from ragcli.errors import RagcliError
+from ragcli.filters import Filters
+from ragcli.freshness import of_sources
 from ragcli.grounding import MarkerFilter, check_answer
 from ragcli.models import generation
 from ragcli.models.bundled_generator import BUNDLED_GENERATOR
@@ -28,18 +30,23 @@ def ask(
     top_k: int | None = None,
     events: Events | None = None,
     on_token: Callable[[str], None] | None = None,
-    source_glob: str | None = None,
+    filters: Filters | None = None,
     abstain: bool = True,
     generator: ChatModel | None = None,
     searcher: Searcher | None = None,
+    query: str | None = None,
+    earlier: Sequence[tuple[str, str]] = (),
 ) -> Answer:
     """Retrieve passages, answer from them with the LLM, and check the answer against them.
 
     Abstains without calling the LLM when retrieval evidence is weak (unless ``abstain`` is
     False). Pass a loaded ``generator`` and an open ``searcher`` to reuse them across questions.
+    ``query``: what retrieval searches for instead of the question (a follow-up rewritten to
+    stand alone); ``earlier``: a conversation's (question, answer) pairs for the prompt.
     """
     events = events or Events()
-    answer, hits = _retrieve(settings, question, top_k, source_glob, searcher)
+    answer, hits = _retrieve(settings, query or question, top_k, filters, searcher)
+    answer.question, answer.rewritten_query = question, query or None
     if generator is not None:
         answer.generator = generator.name
     min_score = settings.min_score if settings.min_score is not None else MIN_SCORE
@@ -50,23 +57,32 @@ def ask(
         generator = generation.open_generator(
             settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
         )
-    generated = _generate(settings, question, hits, generator, on_token)
+    generated = _generate(settings, question, hits, generator, on_token, earlier)
     _judge(answer, generated, question)
     _verify(settings, answer, generated, generator)
     answer.generator, answer.engine = generator.name, engine_label(generator)
+    _keep_stale_shown(answer)
     return answer
+
+
+def _keep_stale_shown(answer: Answer) -> None:
+    """Of the hits' stale sources, keep those the answer cites (when withheld: those of the
+    passages it was given)."""
+    shown = answer.passages if answer.abstained else [c.hit for c in answer.citations]
+    answer.stale_sources = of_sources(answer.stale_sources, {hit.source for hit in shown})
 
 
 def _retrieve(
     settings: Settings,
     question: str,
     top_k: int | None,
-    source_glob: str | None,
+    filters: Filters | None,
     searcher: Searcher | None,
 ) -> tuple[Answer, list[Hit]]:
-    """The passages for ``question`` and an answer not yet written, with their evidence."""
+    """The passages for ``question`` and an answer not yet written, with their evidence
+    (an open ``searcher`` brings its own filters)."""
     if searcher is None:
-        with Searcher(settings, source_glob) as own:
+        with Searcher(settings, filters) as own:
             found = own.search(question, top_k)
             evidence = own.evidence(question, found.hits)
     else:
@@ -82,6 +98,8 @@ def _retrieve(
         citations=[],
         evidence=evidence,
         timings=dict(found.timings),
+        updated_at=found.updated_at,
+        stale_sources=found.stale_sources,
     )
     return answer, found.hits
 
@@ -102,13 +120,14 @@ def _generate(
     hits: list[Hit],
     generator: ChatModel,
     on_token: Callable[[str], None] | None,
+    earlier: Sequence[tuple[str, str]] = (),
 ) -> _Generated:
     """Pack the passages into the generator's context and stream its answer (markers that
     point at no passage are kept out of what ``on_token`` shows)."""
     generator.load()
     budget = generator.context_window - settings.max_tokens
     packing = pack_passages(
-        question, hits, generator.prompt_tokens, budget, settings.context == "focused"
+        question, hits, generator.prompt_tokens, budget, settings.context == "focused", earlier
     )
     if not packing.passages:
         raise RagcliError(
@@ -187,7 +206,7 @@ def ask_batch(
     questions: Iterable[tuple[str, str]],
     top_k: int | None = None,
     events: Events | None = None,
-    source_glob: str | None = None,
+    filters: Filters | None = None,
     abstain: bool = True,
 ) -> Iterator[tuple[str, Answer]]:
     """Answer many (id, question) pairs with the models loaded once, yielding as they come."""
@@ -195,14 +214,14 @@ def ask_batch(
     generator = generation.open_generator(
         settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
     )
-    with Searcher(settings, source_glob) as searcher:
+    with Searcher(settings, filters) as searcher:
         for qid, question in questions:
             answer = ask(
                 settings,
                 question,
                 top_k,
                 events,
-                source_glob=source_glob,
+                filters=filters,
                 abstain=abstain,
                 generator=generator,
                 searcher=searcher,

@@ -63,6 +63,7 @@ class Batch:
                 report.updated.append(p.item.source)
             else:
                 report.added.append(p.item.source)
+            report.chunks_of[p.item.source] = p.chunk_count
             for document, chunks in p.documents:
                 document_id = store.add_document(document, len(chunks), p.root, p.origin)
                 queue += [(document_id, chunk) for chunk in chunks]

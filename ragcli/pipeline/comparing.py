@@ -95,7 +95,7 @@ class Comparison:
         if question.qid not in self._first:
             s = self.searcher
             self._first[question.qid] = rankings(
-                s.store, s.embedder, question.text, "hybrid", COMPARE_POOL, s.how.source_glob
+                s.store, s.embedder, question.text, "hybrid", COMPARE_POOL, s.how.filters
             )
         return self._first[question.qid]
 

@@ -20,3 +20,7 @@ class Events:
 
     def finish(self) -> None:
         """The counted task is over."""
+
+    def change(self, action: str, source: str, chunks: int | None = None) -> None:
+        """A committed change to one file of a watched collection (``ingest --watch``):
+        ``action`` is "added", "updated" or "removed"; ``chunks`` the file's chunks now."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from ragcli.models.embedding import Embedder, embedder_for, embedder_name
 from ragcli.pipeline.checks import check_compatible
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.exporting import export_for_queries
-from ragcli.pipeline.inputs import Found, collect_inputs, in_shard, shard_of
+from ragcli.pipeline.inputs import Found, Ignore, collect_inputs, in_shard, shard_of
 from ragcli.pipeline.syncing import Sync, file_source, same_stat
 from ragcli.records import IngestReport, SkippedFile
 from ragcli.store import Store, StoredDocument, make_manifest
@@ -39,6 +41,7 @@ def ingest(
     prune: bool = True,
     rebuild: bool = False,
     shard: tuple[int, int] | None = None,
+    ignore: Sequence[str] = (),
 ) -> IngestReport:
     """Bring the collection in step with the files named.
 
@@ -46,13 +49,14 @@ def ingest(
     and files gone from a folder ingested again removed (unless ``prune`` is off). ``rebuild``
     re-embeds everything into a new collection that replaces the old one at the end; with no
     arguments it reads again what the collection holds. ``shard`` (K, N) takes the K-th of N
-    shares of the files, so N ingesters together do what one does alone.
+    shares of the files, so N ingesters together do what one does alone. Files and folders
+    matching ``ignore`` (glob patterns), besides editors' temporary files, are not collected.
     """
     events = events or Events()
     started = time.perf_counter()
     if shard is not None and rebuild:
         raise UsageError("--shard cannot be combined with --rebuild", "rebuild with one ingester")
-    job = Ingest(settings, events, dry_run, rebuild, prune, shard)
+    job = Ingest(settings, events, dry_run, rebuild, prune, shard, Ignore(ignore))
     report = job.report
     if not arguments and not report.rebuilt:
         hint = "give files, folders or glob patterns; --rebuild alone re-reads a collection"
@@ -73,6 +77,10 @@ class Ingest:
     ``update`` brings the collection in step in place, committing whole files as it goes;
     ``rebuild`` embeds everything anew into a staging collection swapped in at the end. With
     ``dry_run`` both only fill the report.
+
+    What ``ingest --watch`` sets between syncs: ``stop`` (once set, an update commits the
+    files done and ends), ``embedders`` (kept across syncs, so a model loads once) and
+    ``watched_files`` (files of file and glob arguments synced before: removed when gone).
     """
 
     def __init__(
@@ -83,9 +91,16 @@ class Ingest:
         rebuild: bool = False,
         prune: bool = True,
         shard: tuple[int, int] | None = None,
+        ignore: Ignore | None = None,
     ) -> None:
         self.settings, self.events = settings, events
         self.prune, self.shard = prune, shard
+        self.ignore = ignore or Ignore()
+        self.stop: threading.Event | None = None
+        self.embedders: dict[str, Embedder] = {}
+        self.watched_files: set[str] = set()
+        self.found = Found([], [])
+        self.cut_short = False  # the update stopped (``stop``) before its last file
         self.location: Location = location_for(settings)
         self.location.recover()
         self.exists = self.location.exists()
@@ -98,16 +113,16 @@ class Ingest:
 
     def update(self, arguments: list[str]) -> None:
         """Ingest into the collection in place, committing whole files as it goes."""
-        found = self._found(arguments)
+        found = self.found = self._found(arguments)
         if self.exists:
             check_compatible(self.location.read_manifest(), self.settings)
         if self.report.dry_run:
             self._plan_update(found)
             return
-        prunes_folders = self.exists and self.prune and bool(found.folders)
-        if self.empty_shard and not prunes_folders:
+        may_prune = self.exists and self.prune and bool(found.folders or self.watched_files)
+        if self.empty_shard and not may_prune:
             return
-        if not found.inputs and not prunes_folders:
+        if not found.inputs and not may_prune:
             raise NothingIngestedError(
                 "nothing to ingest: no readable file of a supported type was given",
                 "supported: .txt .md .rst .html .htm .pdf .jsonl; see the warnings above",
@@ -120,7 +135,7 @@ class Ingest:
 
     def _found(self, arguments: list[str]) -> Found:
         """The files the arguments name, less those of other shards."""
-        found = collect_inputs(arguments, self.report.skipped, self.events)
+        found = collect_inputs(arguments, self.report.skipped, self.events, self.ignore)
         shard = self.shard
         if shard is not None:
             everything = len(found.inputs)
@@ -146,7 +161,9 @@ class Ingest:
         store, embedder = self._open_for_writing()
         try:
             gone = self._prunable(store, found) if self.prune else []
-            Sync(self, store, embedder).run(found.inputs, gone)
+            sync = Sync(self, store, embedder)
+            sync.run(found.inputs, gone)
+            self.cut_short = sync.cut_short
         except KeyboardInterrupt:
             store.rollback()
             committed = len(store.documents())
@@ -166,10 +183,13 @@ class Ingest:
         if self.exists:
             store = self.location.open(writable=True)
             self.location.discard_staging()  # a rebuild that died; we hold the lock it held
-            embedder = embedder_for(store.manifest, self.settings)
+            key = json.dumps(store.manifest["embedder"], sort_keys=True)
+            embedder = self.embedders.get(key) or embedder_for(store.manifest, self.settings)
         else:
             embedder, manifest = self._new_collection(None)
             store = self.location.create(manifest)
+            key = json.dumps(store.manifest["embedder"], sort_keys=True)
+        self.embedders[key] = embedder
         remember_store(self.settings)
         return store, embedder
 
@@ -192,7 +212,9 @@ class Ingest:
     def _rebuild_from(self, old: Store, arguments: list[str]) -> None:
         location, report = self.location, self.report
         location.discard_staging()
-        found = collect_inputs(arguments or old.ingest_arguments(), report.skipped, self.events)
+        found = collect_inputs(
+            arguments or old.ingest_arguments(), report.skipped, self.events, self.ignore
+        )
         kept = {str(item.path) for item in found.inputs}
         gone = [d for d in _by_file(old.documents()) if d.file not in kept]
         if report.dry_run:
@@ -266,7 +288,8 @@ class Ingest:
             report.removed = [file_source(d) for d in self._prunable(store, found)]
 
     def _prunable(self, store: Store, found: Found) -> list[StoredDocument]:
-        """Files ingested from one of these folders that are no longer in it (one per file).
+        """Files ingested from one of these folders that are no longer in it (one per file),
+        and watched files that are gone.
 
         With a shard, only files of that shard: each gone file is removed by exactly one
         ingester.
@@ -282,6 +305,10 @@ class Ingest:
                     candidate = owner == shard[0]
                 if candidate and _disappeared(document):
                     gone[document.file] = document
+        for file in sorted(self.watched_files - present - gone.keys()):
+            stored = store.documents_of_file(file)
+            if stored and not Path(file).is_file():
+                gone[file] = stored[0]
         return list(gone.values())
 
 

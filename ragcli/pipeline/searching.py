@@ -8,7 +8,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from ragcli.config import Settings
-from ragcli.errors import CollectionNotFoundError
+from ragcli.errors import CollectionNotFoundError, NoMatchError
+from ragcli.filters import Filters
+from ragcli.freshness import stale_sources
 from ragcli.models.embedding import Embedder, collection_prompts, embedder_for
 from ragcli.models.onnxembed import onnx_query_embedder
 from ragcli.pipeline.checks import check_embedder
@@ -99,10 +101,10 @@ class _OneAtATime:
         return getattr(self._embedder, name)
 
 
-def _retrieval(settings: Settings, source_glob: str | None, explain: bool) -> Retrieval:
+def _retrieval(settings: Settings, filters: Filters | None, explain: bool) -> Retrieval:
     return Retrieval(
         mode=settings.mode or DEFAULT_MODE,
-        source_glob=source_glob,
+        filters=filters,
         max_per_doc=settings.max_per_doc,
         explain=explain,
         reranker=_reranker(settings),
@@ -130,14 +132,15 @@ class Searcher:
     def __init__(
         self,
         settings: Settings,
-        source_glob: str | None = None,
+        filters: Filters | None = None,
         explain: bool = False,
         fusion: Fusion | None = None,
         embedders: Embedders | None = None,
     ) -> None:
         self.settings = settings
         self.store, self.embedder = _open_for_reading(settings, embedders)
-        self.how = _retrieval(settings, source_glob, explain)
+        self.how = _retrieval(settings, filters, explain)
+        self._matching: dict[Filters, int] = {}  # documents each filter allows, on this snapshot
         # without --mode, the settings `ragcli tune` chose for the collection, if any
         chosen = tuned(self.store.manifest) if settings.mode is None else None
         if chosen is not None:
@@ -146,6 +149,7 @@ class Searcher:
             self.how.fusion = fusion
         started = time.perf_counter()
         try:
+            self.check_filters()  # before any model loads
             self.embedder.load()  # outside the retrieval timing
             if self.how.reranker is not None:
                 self.how.reranker.model  # noqa: B018
@@ -172,12 +176,28 @@ class Searcher:
             question,
             self.how.mode,
             pool,
-            self.how.source_glob,
+            self.how.filters,
             self.how.fusion,
         )
         return self.store.hits([(c.row_id, c.score) for c in ranked])
 
+    def check_filters(self) -> None:
+        """Refuse filters that no document of the collection matches (NoMatchError), with one
+        count over the documents, before anything is searched."""
+        filters = self.how.filters
+        if not filters:
+            return
+        if filters not in self._matching:
+            self._matching[filters] = self.store.matching_documents(filters)
+        if not self._matching[filters]:
+            raise NoMatchError(
+                f"no document of collection {self.settings.collection!r} matches the filters "
+                f"({filters.describe()})",
+                "loosen the filters; `ragcli list` shows each document's source and format",
+            )
+
     def search(self, question: str, top_k: int | None = None) -> SearchResult:
+        self.check_filters()
         started = time.perf_counter()
         hits = retrieve(self.store, self.embedder, question, top_k or self.settings.top_k, self.how)
         return SearchResult(
@@ -190,6 +210,8 @@ class Searcher:
                 "embedder_load_s": self.load_seconds,
                 "retrieve_s": time.perf_counter() - started,
             },
+            updated_at=self.store.updated_at,
+            stale_sources=stale_sources(self.store, hits),
         )
 
     def evidence(self, question: str, hits: list[Hit]) -> float:
@@ -215,11 +237,12 @@ def search(
     settings: Settings,
     question: str,
     top_k: int | None = None,
-    source_glob: str | None = None,
+    filters: Filters | None = None,
     explain: bool = False,
 ) -> SearchResult:
-    """The collection's passages that best match the question."""
-    with Searcher(settings, source_glob, explain) as searcher:
+    """The collection's passages that best match the question (of the documents ``filters``
+    allow)."""
+    with Searcher(settings, filters, explain) as searcher:
         return searcher.search(question, top_k)
 
 
@@ -227,10 +250,10 @@ def search_batch(
     settings: Settings,
     questions: Iterable[tuple[str, str]],
     top_k: int | None = None,
-    source_glob: str | None = None,
+    filters: Filters | None = None,
     explain: bool = False,
 ) -> Iterator[tuple[str, SearchResult]]:
     """Answer many (id, question) pairs with one model load, yielding results as they come."""
-    with Searcher(settings, source_glob, explain) as searcher:
+    with Searcher(settings, filters, explain) as searcher:
         for qid, question in questions:
             yield qid, searcher.search(question, top_k)

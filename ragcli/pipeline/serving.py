@@ -24,6 +24,7 @@ from ragcli.errors import (
     ServiceBusyError,
     UsageError,
 )
+from ragcli.filters import Filters, parse_filters
 from ragcli.models import generation
 from ragcli.models.generation import ChatModel
 from ragcli.pipeline.answering import ask
@@ -34,7 +35,7 @@ from ragcli.store.location import location_for
 
 MAX_QUESTION_CHARS = 2000  # longer than any question; a pasted document is refused
 MAX_K = 50
-SEARCH_FIELDS = {"question", "collection", "k", "mode", "path"}
+SEARCH_FIELDS = {"question", "collection", "k", "mode", "path", "after", "before", "type", "tag"}
 
 
 class Cancelled(Exception):
@@ -49,7 +50,7 @@ class Query:
     collection: str
     k: int | None = None
     mode: str | None = None
-    path: str | None = None
+    filters: Filters | None = None  # path, after, before, type, tag
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -86,10 +87,38 @@ def parse_query(body: Any, default_collection: str, allowed: set[str] = SEARCH_F
     path = body.get("path")
     if path is not None and (not isinstance(path, str) or not path.strip()):
         raise _bad("path must be a glob such as 'docs/*.md'")
+    filters = parse_filters(
+        path,
+        _date_field(body, "after"),
+        _date_field(body, "before"),
+        _words_field(body, "type"),
+        _words_field(body, "tag"),
+        prefix="",
+    )
     collection = body.get("collection", default_collection)
     if not isinstance(collection, str) or not collection:
         raise _bad("collection must be a collection's name")
-    return Query(question, collection, k, mode, path)
+    return Query(question, collection, k, mode, filters)
+
+
+def _date_field(body: Mapping[str, Any], name: str) -> str | None:
+    """A date field (``after``, ``before``) as text for ``parse_filters``."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise _bad(f"{name} must be a date such as '2024-05-01' or an age such as '30d'")
+    return value
+
+
+def _words_field(body: Mapping[str, Any], name: str) -> list[str]:
+    """A field that takes a string (comma-separated) or a list of strings (``type``, ``tag``)."""
+    value = body.get(name)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise _bad(f"{name} must be a string or a list of strings, not {value!r}")
 
 
 class _Readers:
@@ -110,7 +139,7 @@ class Service:
     """Collections and models held open for many requests (``ragcli serve``, ``ragcli mcp``).
 
     ``settings`` are the server's own (store, models, default collection, k); a request may
-    pick another collection, k, mode and path. ``queue`` is how many answers may wait for the
+    pick another collection, k, mode and filters. ``queue`` is how many answers may wait for the
     generator while one is written; one more is refused with ``ServiceBusyError``.
     """
 
@@ -155,7 +184,7 @@ class Service:
             store.close()
 
     @contextmanager
-    def searcher(self, settings: Settings, path: str | None = None) -> Iterator[Searcher]:
+    def searcher(self, settings: Settings, filters: Filters | None = None) -> Iterator[Searcher]:
         """A searcher on the newest committed generation of the collection, for one request.
 
         Searchers are kept per generation and reused; a newer generation retires the older
@@ -172,11 +201,11 @@ class Service:
             searcher = readers.idle.pop() if readers.idle else None
         if searcher is None:
             searcher = Searcher(settings, embedders=self.embedders)
-        searcher.how.source_glob = path
+        searcher.how.filters = filters
         try:
             yield searcher
         finally:
-            searcher.how.source_glob = None
+            searcher.how.filters = None
             with self._readers_lock:
                 if readers.retired or searcher.store.generation != readers.generation:
                     searcher.close()
@@ -193,7 +222,7 @@ class Service:
 
     def search(self, query: Query) -> SearchResult:
         settings = self.settings_for(query)
-        with self.searcher(settings, query.path) as searcher:
+        with self.searcher(settings, query.filters) as searcher:
             return searcher.search(query.question, query.k)
 
     @property
@@ -254,14 +283,14 @@ class Service:
             if cancelled is not None and cancelled():
                 raise Cancelled
             generator = self.generator
-            with self.searcher(settings, query.path) as searcher:
+            with self.searcher(settings, query.filters) as searcher:
                 return ask(
                     settings,
                     query.question,
                     query.k,
                     self.events,
                     on_token=tokens,
-                    source_glob=query.path,
+                    filters=query.filters,
                     abstain=abstain,
                     generator=generator,
                     searcher=searcher,
@@ -331,6 +360,7 @@ def error_body(error: BaseException) -> tuple[int, dict[str, Any]]:
 
     table: list[tuple[type[BaseException], int, str]] = [
         (UsageError, 400, "bad_request"),
+        (errors.NoMatchError, 404, "no_match"),
         (CollectionNotFoundError, 404, "not_found"),
         (errors.IncompatibleCollectionError, 409, "incompatible_collection"),
         (ServiceBusyError, 503, "busy"),

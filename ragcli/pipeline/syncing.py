@@ -50,7 +50,8 @@ class Sync:
     """One pass of an ingest over a store, committing whole files.
 
     Commits happen between files only (every ``settings.commit_every`` seconds, or after each
-    file when it is 0, unless ``periodic`` is off) and at the end.
+    file when it is 0, unless ``periodic`` is off) and at the end. Once the job's ``stop`` is
+    set, the pass ends at the next file with a commit of the files done.
     """
 
     def __init__(
@@ -58,6 +59,8 @@ class Sync:
     ) -> None:
         self.store, self.embedder = store, embedder
         self.report, self.events, self.settings = job.report, job.events, job.settings
+        self.stop = job.stop
+        self.cut_short = False  # asked to stop, it left files undone
         self.periodic = periodic
         self.every_file = periodic and self.settings.commit_every == 0
         self.chunking = store.manifest["chunking"]
@@ -110,6 +113,9 @@ class Sync:
         reads = prefetch.read_ahead([item for item, same in plan if not same], self._read_known)
         try:
             for item, guessed_same in plan:
+                if self.stop is not None and self.stop.is_set():
+                    self.cut_short = True
+                    break
                 self.events.advance()
                 future = None if guessed_same else next(reads)[1]
                 if guessed_same and self._looks_unchanged(item):

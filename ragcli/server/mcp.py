@@ -75,6 +75,33 @@ PathGlob = Annotated[
         "omit to search every document."
     ),
 ]
+After = Annotated[
+    str | None,
+    Field(
+        description="Only documents dated at or after this: an ISO date or time "
+        "('2024-05-01', '2024-05-01T14:30', '2024-05-01T14:30+02:00'; UTC unless an offset "
+        "is given) or an age before now ('12h', '30d', '2w'). A document's date is the "
+        "`date` of its Markdown front matter, else its file's modification time."
+    ),
+]
+Before = Annotated[
+    str | None,
+    Field(description="Only documents dated before this (the same forms as `after`)."),
+]
+Types = Annotated[
+    list[str] | str | None,
+    Field(
+        description="Only documents of these types: a list, or one comma-separated string, "
+        "of pdf, md (markdown), txt (text), rst, html, jsonl."
+    ),
+]
+Tags = Annotated[
+    list[str] | str | None,
+    Field(
+        description="Only documents with any of these tags (from their Markdown front "
+        "matter; case does not matter): a list, or one comma-separated string."
+    ),
+]
 CollectionName = Annotated[
     str,
     Field(description="The collection to use; list_collections names them."),
@@ -106,6 +133,8 @@ Find the passages of a collection that best match a question. Retrieval only: no
 written, so it is fast. Returns JSON {{question, collection, mode, hits}}; each hit has rank, \
 score, source (the file), page or lines, heading, doc_id, chunk_id and the passage text, best \
 first. Pass a hit's chunk_id to get_passage or its doc_id to get_document to read more. \
+path, type, tag, after and before keep only some documents (searched among them, so k hits \
+come back while k passages match; none matching is an error naming the filters). \
 Defaults: collection {collection!r}, k={k}."""
 
 ASK = """\
@@ -232,9 +261,16 @@ def build_server(service: Service) -> MCPServer:
         k: K = None,
         mode: Mode = None,
         path: PathGlob = None,
+        after: After = None,
+        before: Before = None,
+        type: Types = None,
+        tag: Tags = None,
         collection: CollectionName = default,
     ) -> CallToolResult:
-        query = _query(service, question=question, k=k, mode=mode, path=path, collection=collection)
+        query = _query(
+            service, question=question, k=k, mode=mode, path=path, after=after, before=before,
+            type=type, tag=tag, collection=collection,
+        )  # fmt: skip
         found = await _off_loop(lambda: service.search(query))
         return _result(found.to_dict())
 
@@ -244,9 +280,16 @@ def build_server(service: Service) -> MCPServer:
         k: K = None,
         mode: Mode = None,
         path: PathGlob = None,
+        after: After = None,
+        before: Before = None,
+        type: Types = None,
+        tag: Tags = None,
         collection: CollectionName = default,
     ) -> CallToolResult:
-        query = _query(service, question=question, k=k, mode=mode, path=path, collection=collection)
+        query = _query(
+            service, question=question, k=k, mode=mode, path=path, after=after, before=before,
+            type=type, tag=tag, collection=collection,
+        )  # fmt: skip
         answer = await _answer(service, query)
         return _result(answer.to_dict(), _answer_text(answer))
 

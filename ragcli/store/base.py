@@ -20,6 +20,8 @@ from ragcli.store.common import DOCUMENT_INSERT_COLUMNS, StoredDocument, documen
 if TYPE_CHECKING:
     import numpy as np
 
+    from ragcli.filters import Filters
+
 # The columns of a ``StoredDocument``, in its order.
 STORED_DOCUMENT_COLUMNS = "path, file, doc_id, source, sha256, size, mtime, chunks, root, origin"
 # What ``document_details`` reports of each document.
@@ -80,16 +82,26 @@ class SqlStore(ABC):
         """A condition on ``origin`` that keeps the paths starting with ``prefix``."""
 
     @abstractmethod
+    def _glob(self, glob: str) -> tuple[str, list[Any]]:
+        """A condition on documents ``d`` that keeps the sources matching a glob."""
+
+    @abstractmethod
+    def _any_tag(self, tags: Sequence[str]) -> tuple[str, list[Any]]:
+        """A condition on documents ``d`` that keeps those with any of the tags."""
+
+    @abstractmethod
     def dense(
-        self, vector: np.ndarray, k: int, source_glob: str | None = None
+        self, vector: np.ndarray, k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]:
-        """(chunk id, cosine) of the ``k`` nearest vectors, best first."""
+        """(chunk id, cosine) of the ``k`` nearest vectors, best first; with ``filters``, of
+        the chunks of the documents they allow (searched among those only)."""
 
     @abstractmethod
     def lexical(
-        self, terms: Sequence[str], k: int, source_glob: str | None = None
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score) of the ``k`` best chunks for any of the terms, best first."""
+        """(chunk id, BM25 score) of the ``k`` best chunks for any of the terms, best first;
+        with ``filters``, among the chunks of the documents they allow."""
 
     @abstractmethod
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
@@ -114,6 +126,49 @@ class SqlStore(ABC):
 
     def _document_columns(self) -> str:
         return STORED_DOCUMENT_COLUMNS
+
+    def _has_metadata(self) -> bool:
+        """Whether the documents table has the ``date`` and ``tags`` columns (a collection
+        made before them lacks them until its next writer)."""
+        return True
+
+    # -- filters -----------------------------------------------------------------------------
+
+    def _document_filter(self, filters: Filters) -> tuple[str, list[Any]]:
+        """A condition on documents ``d`` that keeps the documents ``filters`` allow.
+
+        A document's date is its front matter's, else its file's mtime; without the
+        ``date``/``tags`` columns, the mtime, and no document has a tag.
+        """
+        conditions: list[str] = []
+        args: list[Any] = []
+        if filters.source_glob is not None:
+            condition, values = self._glob(filters.source_glob)
+            conditions.append(condition)
+            args += values
+        when = "coalesce(d.date, d.mtime)" if self._has_metadata() else "d.mtime"
+        if filters.after is not None:
+            conditions.append(f"{when} >= %s")
+            args.append(filters.after)
+        if filters.before is not None:
+            conditions.append(f"{when} < %s")
+            args.append(filters.before)
+        if filters.formats:
+            conditions.append(f"d.format IN ({', '.join(['%s'] * len(filters.formats))})")
+            args += filters.formats
+        if filters.tags:
+            if self._has_metadata():
+                condition, values = self._any_tag(filters.tags)
+                conditions.append(condition)
+                args += values
+            else:
+                conditions.append("1 = 0")
+        return " AND ".join(f"({c})" for c in conditions) or "1 = 1", args
+
+    def matching_documents(self, filters: Filters) -> int:
+        """How many documents the filters allow (a cheap check before searching)."""
+        where, args = self._document_filter(filters)
+        return int(self._rows(f"SELECT count(*) FROM {{documents}} d WHERE {where}", args)[0][0])
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -227,6 +282,20 @@ class SqlStore(ABC):
             (doc_id,),
         )
         return self.hits([(int(r[0]), 0.0) for r in rows])
+
+    def files_of_chunks(self, ids: Sequence[int]) -> dict[int, tuple[str, int, float]]:
+        """Each chunk's file with the size and mtime it had when ingested, by chunk id."""
+        found: dict[int, tuple[str, int, float]] = {}
+        unique = sorted({int(i) for i in ids})
+        for start in range(0, len(unique), _BATCH):
+            batch = unique[start : start + _BATCH]
+            for chunk_id, file, size, mtime in self._rows(
+                "SELECT c.id, d.file, d.size, d.mtime FROM {chunks} c JOIN {documents} d "
+                f"ON d.id = c.document_id WHERE c.id IN ({', '.join(['%s'] * len(batch))})",
+                batch,
+            ):
+                found[int(chunk_id)] = (file, int(size), float(mtime))
+        return found
 
     def search(self, vector: np.ndarray, k: int) -> list[Hit]:
         """The ``k`` chunks whose vectors are nearest ``vector``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,9 +15,15 @@ from ragcli.records import Chunk, Document, Hit
 if TYPE_CHECKING:
     import numpy as np
 
+    from ragcli.filters import Filters
+
 FORMAT_NAME = "ragcli-collection"
 # 2: documents remember the folder they were found in (root, origin), which pruning needs, and
 # large collections may hold an IVF index. Version 1 is read, and upgraded by its next writer.
+# The documents' date and tags (Markdown front matter) came later without a new version: the
+# columns are only added, an older ragcli reads such a collection as it is (and writes documents
+# without them, which filters then treat as undated and untagged), and a collection without
+# them is read as it is and given them by its next writer.
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
@@ -44,10 +51,10 @@ class CollectionReader(Protocol):
     manifest: dict[str, Any]
 
     def dense(
-        self, vector: np.ndarray, k: int, source_glob: str | None = None
+        self, vector: np.ndarray, k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]: ...
     def lexical(
-        self, terms: Sequence[str], k: int, source_glob: str | None = None
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]: ...
     def vectors(self, ids: Sequence[int]) -> np.ndarray: ...
     def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]: ...
@@ -65,6 +72,7 @@ class Store(CollectionReader, Protocol):
     def documents(self) -> list[StoredDocument]: ...
     def documents_of_file(self, file: str) -> list[StoredDocument]: ...
     def documents_from_folder(self, folder: str) -> list[StoredDocument]: ...
+    def matching_documents(self, filters: Filters) -> int: ...
     def ingest_arguments(self) -> list[str]: ...
     def document_details(self) -> list[dict[str, Any]]: ...
     def counts(self) -> dict[str, int]: ...
@@ -72,6 +80,7 @@ class Store(CollectionReader, Protocol):
     def sample_chunks(self, count: int, offset: int = 0) -> list[Hit]: ...
     def passage(self, chunk_key: str) -> Hit | None: ...
     def document_passages(self, doc_id: str) -> list[Hit]: ...
+    def files_of_chunks(self, ids: Sequence[int]) -> dict[int, tuple[str, int, float]]: ...
     def disk_bytes(self) -> int: ...
     def add_document(
         self,
@@ -144,7 +153,7 @@ def check_dimension(name: str, stored: int, query: int) -> None:
 # The documents table's columns a new document fills, in the order of ``document_row``.
 DOCUMENT_INSERT_COLUMNS = (
     "path, file, doc_id, source, format, title, sha256, size, mtime, chunks, ingested_at, "
-    "root, origin"
+    "root, origin, date, tags"
 )
 
 
@@ -166,6 +175,8 @@ def document_row(
         time.time(),
         root,
         origin,
+        document.date,
+        json.dumps(document.tags) if document.tags else None,
     )
 
 

@@ -33,9 +33,11 @@ from ragcli.store.common import (
 )
 from ragcli.store.faiss_index import fitted_index, flat_index, search_index
 from ragcli.store.folder_db import (
+    add_metadata_columns,
     add_origin_columns,
     connect,
     create_tables,
+    has_metadata_columns,
     has_origin_columns,
     sqlite_query,
 )
@@ -50,6 +52,8 @@ from ragcli.store.folder_files import (
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from ragcli.filters import Filters
 
 
 # -- the collection ---------------------------------------------------------------------------
@@ -150,11 +154,13 @@ class FaissStore(SqlStore):
     def _connect(self) -> None:
         self.db = connect(self.directory / DATABASE)
         self._has_origin = has_origin_columns(self.db)
+        self._has_front_matter = has_metadata_columns(self.db)
 
     def _upgrade(self) -> None:
-        """Bring a version-1 collection to the current format (new columns, then manifest)."""
+        """Bring an older collection to the current format (new columns, then manifest)."""
         add_origin_columns(self.db)
-        self._has_origin = True
+        add_metadata_columns(self.db)
+        self._has_origin = self._has_front_matter = True
         if self.manifest.get("format_version") != FORMAT_VERSION:
             self.manifest["format_version"] = FORMAT_VERSION
             data = json.dumps(self.manifest, indent=2).encode() + b"\n"
@@ -269,6 +275,17 @@ class FaissStore(SqlStore):
     def _root(self) -> str:
         return "root" if self._has_origin else "NULL"
 
+    def _has_metadata(self) -> bool:
+        return self._has_front_matter
+
+    def _glob(self, glob: str) -> tuple[str, list[Any]]:
+        return "d.source GLOB %s", [glob]
+
+    def _any_tag(self, tags: Sequence[str]) -> tuple[str, list[Any]]:
+        marks = ", ".join(["%s"] * len(tags))
+        condition = f"EXISTS (SELECT 1 FROM json_each(d.tags) WHERE json_each.value IN ({marks}))"
+        return condition, list(tags)
+
     def _under(self, prefix: str) -> tuple[str, list[Any]]:
         if not self._has_origin:
             return "0 = 1", []
@@ -299,9 +316,10 @@ class FaissStore(SqlStore):
         return int(self.index.ntotal)
 
     def dense(
-        self, vector: np.ndarray, k: int, source_glob: str | None = None
+        self, vector: np.ndarray, k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]:
-        """(chunk id, cosine) of the ``k`` nearest vectors, best first."""
+        """(chunk id, cosine) of the ``k`` nearest vectors, best first; with ``filters``, the
+        index searches only the chunks of the documents they allow."""
         import numpy as np
 
         index = self.index
@@ -309,35 +327,38 @@ class FaissStore(SqlStore):
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         check_dimension(self.name, index.d, query.shape[1])
-        if source_glob is None:
+        if not filters:
             return search_index(index, query[0], k)
+        where, args = self._document_filter(filters)
         allowed = self._rows(
             "SELECT c.id FROM {chunks} c JOIN {documents} d ON d.id = c.document_id "
-            "WHERE d.source GLOB %s",
-            (source_glob,),
+            f"WHERE {where}",
+            args,
         )
         return search_index(index, query[0], k, np.asarray([r[0] for r in allowed], np.int64))
 
     def lexical(
-        self, terms: Sequence[str], k: int, source_glob: str | None = None
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score) of the ``k`` best chunks for any of the terms, best first."""
+        """(chunk id, BM25 score) of the ``k`` best chunks for any of the terms, best first;
+        with ``filters``, among the chunks of the documents they allow."""
         words = [w for w in (t.replace('"', "") for t in terms) if w]
         if not words or k < 1:
             return []
         match = " OR ".join(f'"{w}"' for w in words)
-        sql = "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        sql = "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH %s"
         args: list[Any] = [match]
-        if source_glob is not None:
+        if filters:
+            where, values = self._document_filter(filters)
             sql += (
-                " AND rowid IN (SELECT c.id FROM chunks c JOIN documents d "
-                "ON d.id = c.document_id WHERE d.source GLOB ?)"
+                " AND rowid IN (SELECT c.id FROM {chunks} c JOIN {documents} d "
+                f"ON d.id = c.document_id WHERE {where})"
             )
-            args.append(source_glob)
-        sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
+            args += values
+        sql += " ORDER BY bm25(chunks_fts) LIMIT %s"
         args.append(k)
         # SQLite's bm25() is lower-is-better; flip it so every score is higher-is-better.
-        return [(int(r[0]), -float(r[1])) for r in self.db.execute(sql, args)]
+        return [(int(r[0]), -float(r[1])) for r in self._rows(sql, args)]
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of some chunks, one row each."""

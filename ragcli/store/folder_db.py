@@ -28,7 +28,9 @@ CREATE TABLE IF NOT EXISTS documents (
     chunks INTEGER NOT NULL,
     ingested_at REAL NOT NULL,
     root TEXT,    -- the folder argument the file was found in; NULL for a file or glob argument
-    origin TEXT   -- root + the file's path under it (before symlinks are resolved)
+    origin TEXT,  -- root + the file's path under it (before symlinks are resolved)
+    date REAL,    -- the Markdown front matter's date (epoch seconds); NULL: none
+    tags TEXT     -- the front matter's tags, a JSON list of lower-case strings; NULL: none
 );
 CREATE INDEX IF NOT EXISTS documents_by_file ON documents(file);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -60,6 +62,8 @@ END;
 
 # Added by format 2; a version-1 database read as it is lacks them.
 _ORIGIN_COLUMNS = (("root", "TEXT"), ("origin", "TEXT"))
+# Added later in format 2 (front matter); a database made before read as it is lacks them.
+_METADATA_COLUMNS = (("date", "REAL"), ("tags", "TEXT"))
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -82,15 +86,33 @@ def create_tables(db: sqlite3.Connection) -> None:
 
 def has_origin_columns(db: sqlite3.Connection) -> bool:
     """Whether the documents table has format 2's columns."""
-    columns = {r[1] for r in db.execute("PRAGMA table_info(documents)")}
-    return all(name in columns for name, _ in _ORIGIN_COLUMNS)
+    return _has_columns(db, _ORIGIN_COLUMNS)
 
 
 def add_origin_columns(db: sqlite3.Connection) -> None:
     """Give a version-1 documents table format 2's columns."""
-    if has_origin_columns(db):
+    _add_columns(db, _ORIGIN_COLUMNS)
+
+
+def has_metadata_columns(db: sqlite3.Connection) -> bool:
+    """Whether the documents table has the front matter's columns (``date``, ``tags``)."""
+    return _has_columns(db, _METADATA_COLUMNS)
+
+
+def add_metadata_columns(db: sqlite3.Connection) -> None:
+    """Give a documents table made before them the front matter's columns."""
+    _add_columns(db, _METADATA_COLUMNS)
+
+
+def _has_columns(db: sqlite3.Connection, wanted: tuple[tuple[str, str], ...]) -> bool:
+    columns = {r[1] for r in db.execute("PRAGMA table_info(documents)")}
+    return all(name in columns for name, _ in wanted)
+
+
+def _add_columns(db: sqlite3.Connection, wanted: tuple[tuple[str, str], ...]) -> None:
+    if _has_columns(db, wanted):
         return
-    for name, kind in _ORIGIN_COLUMNS:
+    for name, kind in wanted:
         with contextlib.suppress(sqlite3.OperationalError):  # already there
             db.execute(f"ALTER TABLE documents ADD COLUMN {name} {kind}")
 

@@ -39,11 +39,15 @@ from ragcli.store.common import (
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from ragcli.filters import Filters
 from ragcli.store.postgres_db import (
     TEXT_SEARCH_CONFIG,
+    add_metadata_columns,
     check_same,
     connect,
     guarded,
+    has_metadata_columns,
     identifier,
     make_collection,
     redact,
@@ -56,6 +60,11 @@ from ragcli.store.postgres_db import (
 EXACT_BELOW = 5_000
 # HNSW candidates kept while searching (pgvector's default is 40); at least k are kept.
 EF_SEARCH = 100
+# A filtered search that allows at most this many chunks is exact, as on the FAISS store.
+# Above it, the HNSW index scans on until k chunks pass the filter (pgvector's iterative scan),
+# visiting at most MAX_SCAN_TUPLES (pgvector's default), or more when the filter keeps few.
+EXACT_FILTER_LIMIT = 20_000
+MAX_SCAN_TUPLES = 20_000
 # BM25 as SQLite FTS5 computes it, so both stores rank lexical matches alike.
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -135,8 +144,12 @@ class PgStore(SqlStore):
                 "run `ragcli ingest PATH` first",
             )
         self._load(row)
+        self._front_matter = has_metadata_columns(self.conn, self.id)
         if self.writable:
             self._lock(exclusive)
+            if not self._front_matter and not exclusive:  # an exclusive writer adds no document
+                add_metadata_columns(self.conn, self.id, self.name)
+                self._front_matter = True
             self.conn.commit()
 
     def _collection_row(self) -> Any:
@@ -213,6 +226,15 @@ class PgStore(SqlStore):
     def _under(self, prefix: str) -> tuple[str, list[Any]]:
         return "starts_with(origin, %s)", [prefix]
 
+    def _has_metadata(self) -> bool:
+        return self._front_matter
+
+    def _glob(self, glob: str) -> tuple[str, list[Any]]:
+        return "d.source ~ %s", [_glob_regex(glob)]
+
+    def _any_tag(self, tags: Sequence[str]) -> tuple[str, list[Any]]:
+        return "d.tags::jsonb ?| %s::text[]", [list(tags)]
+
     def _stored_chunks(self) -> int:
         return int(self._chunks)
 
@@ -277,31 +299,47 @@ class PgStore(SqlStore):
     def _set(self, name: str, value: str) -> None:
         self.conn.execute("SELECT set_config(%s, %s, true)", (name, value))
 
-    def _filter(self, source_glob: str | None, column: str = "document_id") -> tuple[str, list]:
-        """A condition that keeps the chunks of documents whose source matches the glob."""
-        if source_glob is None:
+    def _filter(self, filters: Filters | None, column: str = "document_id") -> tuple[str, list]:
+        """A condition that keeps the chunks of the documents the filters allow."""
+        if not filters:
             return "true", []
-        condition = f"{column} IN (SELECT id FROM {{documents}} WHERE source ~ %s)"
-        return condition, [_glob_regex(source_glob)]
+        where, args = self._document_filter(filters)
+        return f"{column} IN (SELECT d.id FROM {{documents}} d WHERE {where})", args
 
     @guarded
     def dense(
-        self, vector: np.ndarray, k: int, source_glob: str | None = None, exact: bool | None = None
+        self,
+        vector: np.ndarray,
+        k: int,
+        filters: Filters | None = None,
+        exact: bool | None = None,
     ) -> list[tuple[int, float]]:
-        """(chunk id, cosine) of the ``k`` nearest vectors, best first.
+        """(chunk id, cosine) of the ``k`` nearest vectors, best first; with ``filters``,
+        among the chunks of the documents they allow (in SQL, so k come back while k match).
 
-        Exact while the collection is small (``exact`` None), through the HNSW index after.
+        Exact while the collection is small, or the filter allows few chunks (``exact``
+        None); else through the HNSW index, which under a filter scans on until it has k.
         """
         if self.chunk_count == 0 or k < 1:
             return []
         check_dimension(self.name, int(self.manifest["embedder"]["dimension"]), len(vector))
+        where, args = self._filter(filters)
+        allowed = self.chunk_count
         if exact is None:
             exact = self.chunk_count < EXACT_BELOW
+            if filters and not exact:
+                allowed = int(
+                    self._rows(f"SELECT count(*) FROM {{chunks}} WHERE {where}", args)[0][0]
+                )
+                exact = allowed <= EXACT_FILTER_LIMIT
         self._set("enable_indexscan", "off" if exact else "on")
         if not exact:
             self._set("hnsw.ef_search", str(min(1000, max(EF_SEARCH, k))))
-            self._set("hnsw.iterative_scan", "strict_order" if source_glob else "off")
-        where, args = self._filter(source_glob)
+            self._set("hnsw.iterative_scan", "strict_order" if filters else "off")
+            # enough visits to meet k allowed chunks four times over, on average
+            wanted = 4 * k * self.chunk_count // max(allowed, 1)
+            scan = min(max(self.chunk_count, MAX_SCAN_TUPLES), max(MAX_SCAN_TUPLES, wanted))
+            self._set("hnsw.max_scan_tuples", str(scan))
         query = _vector_text(vector)
         rows = self._rows(
             f"SELECT id, 1 - (embedding <=> %s::vector) FROM {{chunks}} WHERE {where} "
@@ -312,9 +350,10 @@ class PgStore(SqlStore):
 
     @guarded
     def lexical(
-        self, terms: Sequence[str], k: int, source_glob: str | None = None
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score) of the ``k`` best chunks for any of the terms, best first.
+        """(chunk id, BM25 score) of the ``k`` best chunks for any of the terms, best first;
+        with ``filters``, among the chunks of the documents they allow.
 
         The chunks come from the GIN index; the score is Okapi BM25 as SQLite FTS5 computes it
         (k1 1.2, b 0.75, idf floored at 1e-6), over the stemmed lexemes.
@@ -344,7 +383,7 @@ class PgStore(SqlStore):
             value = math.log((total - found + 0.5) / (found + 0.5))
             idf.append(value if value > 0 else 1e-6)
         average = (self._words / total) if total else 1.0
-        where, args = self._filter(source_glob, "c.document_id")
+        where, args = self._filter(filters, "c.document_id")
         rows = self._rows(
             "SELECT c.id, sum(w.idf * t.tf * %s / (t.tf + %s * (1 - %s + %s * c.words / %s))) "
             "AS score FROM {chunks} c "

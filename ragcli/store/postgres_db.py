@@ -65,7 +65,9 @@ CREATE TABLE {documents} (
     chunks integer NOT NULL,
     ingested_at double precision NOT NULL,
     root text,
-    origin text
+    origin text,
+    date double precision,
+    tags text
 );
 CREATE INDEX ON {documents} (file);
 CREATE INDEX ON {documents} (origin text_pattern_ops);
@@ -237,6 +239,49 @@ def create_tables(conn: Any, collection_id: int, dimension: int) -> None:
                 chunks=identifier(f"ragcli_{collection_id}_chunks"),
             )
         )
+
+
+# The documents' columns added after collections were first made in PostgreSQL (front matter):
+# a collection made before lacks them until its next writer adds them.
+METADATA_COLUMNS = (("date", "double precision"), ("tags", "text"))
+# How long a writer waits to add them while readers hold the table.
+UPGRADE_LOCK_TIMEOUT = "5s"
+
+
+def has_metadata_columns(conn: Any, collection_id: int) -> bool:
+    """Whether the collection's documents table has the front matter's columns."""
+    names = [name for name, _ in METADATA_COLUMNS]
+    found = conn.execute(
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(quote_ident(%s)) "
+        "AND attname = ANY(%s) AND attnum > 0 AND NOT attisdropped",
+        (f"ragcli_{collection_id}_documents", names),
+    ).fetchone()[0]
+    return int(found) == len(names)
+
+
+def add_metadata_columns(conn: Any, collection_id: int, name: str) -> None:
+    """Give a documents table made before them the front matter's columns (in the open
+    transaction); CollectionBusyError when readers hold the table longer than a moment."""
+    import psycopg
+    from psycopg import sql
+
+    additions = sql.SQL(", ").join(
+        sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(sql.Identifier(column), sql.SQL(kind))
+        for column, kind in METADATA_COLUMNS
+    )
+    statement = sql.SQL("ALTER TABLE {} {}").format(
+        identifier(f"ragcli_{collection_id}_documents"), additions
+    )
+    try:
+        with conn.transaction():
+            conn.execute(f"SET LOCAL lock_timeout = '{UPGRADE_LOCK_TIMEOUT}'")
+            conn.execute(statement)
+    except psycopg.errors.LockNotAvailable:
+        raise CollectionBusyError(
+            f"collection {name!r} is being read by another process, and this first write by "
+            "this ragcli version adds two columns (date, tags) to its documents table",
+            "stop the `ragcli serve` or `ragcli mcp` that reads it for a moment, or try again",
+        ) from None
 
 
 def drop_tables(conn: Any, collection_id: int) -> None:

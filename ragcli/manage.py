@@ -6,7 +6,6 @@ to become JSON; ``cli.py`` only renders them.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from ragcli.config import Settings
 from ragcli.errors import RagcliError
 from ragcli.pipeline.tuning import questions_file
+from ragcli.records import utc_time
 from ragcli.retrieval import TUNED_KEY, tuned
 from ragcli.store import IndexDescription, Store, StoredDocument
 from ragcli.store.location import (
@@ -24,12 +24,6 @@ from ragcli.store.location import (
     opened,
     remembered_stores,
 )
-
-
-def _iso(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 @dataclass
@@ -63,7 +57,7 @@ class CollectionStatus:
             "chunks": self.chunks,
             "index": self.index.to_dict(),
             "disk_bytes": self.disk_bytes,
-            "updated_at": _iso(self.updated_at),
+            "updated_at": utc_time(self.updated_at),
             "created_at": self.created_at,
             "generation": self.generation,
             "retrieval": self.retrieval,
@@ -113,8 +107,8 @@ class DocumentList:
                     "title": d["title"],
                     "chunks": d["chunks"],
                     "size": d["size"],
-                    "modified_at": _iso(d["mtime"]),
-                    "ingested_at": _iso(d["ingested_at"]),
+                    "modified_at": utc_time(d["mtime"]),
+                    "ingested_at": utc_time(d["ingested_at"]),
                 }
                 for d in self.documents
             ],
@@ -201,7 +195,7 @@ class CollectionSummary:
             "chunks": self.chunks,
             "embedder": self.embedder,
             "disk_bytes": self.disk_bytes,
-            "updated_at": _iso(self.updated_at),
+            "updated_at": utc_time(self.updated_at),
             "problem": self.problem,
         }
 

@@ -15,7 +15,6 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from ragcli.pipeline.answering import ask
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.searching import Searcher
 from ragcli.prompting import rewrite_messages
-from ragcli.records import Answer
+from ragcli.records import Answer, utc_time
 
 # A rewrite is one question: greedy, and cut off here (a rewrite that runs into the limit is
 # the model rambling, and the question as asked is searched for instead).
@@ -77,7 +76,7 @@ class Turn:
             ],
             abstained=answer.abstained,
             abstain_reason=answer.abstain_reason,
-            timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            timestamp=utc_time(time.time()) or "",
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -233,6 +233,9 @@ def test_the_openai_compatible_endpoint(server: Server) -> None:
     content = whole["choices"][0]["message"]["content"]
     assert "Ada Pell" in content and "Sources:" in content and "beta.md" in content
     assert whole["usage"]["completion_tokens"] > 0
+    assert "rewrite_s" in whole["ragcli"]["timings"]  # a follow-up: rewritten to stand alone
+    first = server.post("/v1/chat/completions", {"messages": messages[-1:]}).json()
+    assert "rewrite_s" not in first["ragcli"]["timings"]  # a first question is not
     streamed = server.post(
         "/v1/chat/completions", {"model": "docs", "messages": messages, "stream": True}
     )
@@ -321,3 +324,30 @@ def test_a_port_in_use_is_a_clear_error(server: Server) -> None:
     result = fakecli("serve", "-c", "docs", "--port", port)
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_chat_turns_pair_questions_with_their_answers() -> None:
+    from ragcli.errors import UsageError
+    from ragcli.pipeline.serving import chat_turns
+
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Who founded the kettle works?"},
+        {"role": "assistant", "content": "Ada Pell [1].\n\nSources:\n[1] beta.md"},
+        {"role": "user", "content": "Where is the bridge?"},
+        {"role": "user", "content": [{"type": "text", "text": "When did she found it?"}]},
+    ]
+    question, earlier = chat_turns(messages)
+    assert question == "When did she found it?"
+    assert earlier == [
+        ("Who founded the kettle works?", "Ada Pell [1]."),
+        ("Where is the bridge?", ""),
+    ]
+    for bad in (
+        [],
+        "hi",
+        [{"role": "assistant", "content": "x"}],
+        [{"role": "user", "content": " "}],
+    ):
+        with pytest.raises(UsageError):
+            chat_turns(bad)

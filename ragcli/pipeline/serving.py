@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +28,7 @@ from ragcli.filters import Filters, parse_filters
 from ragcli.models import generation
 from ragcli.models.generation import ChatModel
 from ragcli.pipeline.answering import ask
+from ragcli.pipeline.conversing import rewrite_query
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.searching import Embedders, Searcher
 from ragcli.records import Answer, Hit, SearchResult
@@ -266,10 +267,13 @@ class Service:
         cancelled: Callable[[], bool] | None = None,
         abstain: bool = True,
         on_admitted: Callable[[], None] | None = None,
+        earlier: Sequence[tuple[str, str]] = (),
     ) -> Answer:
         """Answer as ``ragcli ask`` does. ``on_token`` gets the text as it comes; when
         ``cancelled()`` turns true the answer stops (``Cancelled``); ``on_admitted()`` is
-        called once the queue has taken the question (before it waits for the generator)."""
+        called once the queue has taken the question (before it waits for the generator).
+        With ``earlier`` (a conversation's (question, answer) pairs), retrieval searches for
+        the question rewritten to stand alone, as ``ask --session`` does."""
         settings = self.settings_for(query)
         self._current_generation(settings)  # an unknown collection loads no model
 
@@ -283,8 +287,13 @@ class Service:
             if cancelled is not None and cancelled():
                 raise Cancelled
             generator = self.generator
+            rewritten, rewrite_s = None, None
+            if earlier:
+                started = time.perf_counter()
+                rewritten = rewrite_query(generator, earlier, query.question)
+                rewrite_s = time.perf_counter() - started
             with self.searcher(settings, query.filters) as searcher:
-                return ask(
+                answer = ask(
                     settings,
                     query.question,
                     query.k,
@@ -294,7 +303,11 @@ class Service:
                     abstain=abstain,
                     generator=generator,
                     searcher=searcher,
+                    query=rewritten,
                 )
+            if rewrite_s is not None:
+                answer.timings["rewrite_s"] = rewrite_s
+            return answer
 
     # -- passages -----------------------------------------------------------------------------
 
@@ -383,6 +396,7 @@ def error_body(error: BaseException) -> tuple[int, dict[str, Any]]:
 
 
 NOT_FOUND = "The collection does not seem to contain the answer."
+CHAT_ROLES = ("user", "assistant")
 _WITHHELD = {
     "weak retrieval": "no passage of the collection is close to the question",
     "model declined": "the model said the passages do not answer it",
@@ -391,23 +405,38 @@ _WITHHELD = {
 }
 
 
-def chat_question(messages: Any) -> str:
-    """The question of an OpenAI-style ``messages`` list: the last user message's text."""
+def _message_text(message: Mapping[str, Any]) -> str:
+    """A chat message's text (of content parts, the text ones)."""
+    content = message.get("content")
+    if isinstance(content, list):
+        content = " ".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, Mapping) and part.get("type") == "text"
+        )
+    return content.strip() if isinstance(content, str) else ""
+
+
+def chat_turns(messages: Any) -> tuple[str, list[tuple[str, str]]]:
+    """The question of an OpenAI-style ``messages`` list (the last user message's text) and
+    the conversation before it as (question, answer) pairs, sources left out of the answers."""
     if not isinstance(messages, list) or not messages:
         raise UsageError("messages must be a non-empty list of {role, content} objects")
-    for message in reversed(messages):
-        if isinstance(message, Mapping) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, list):  # content parts: keep the text ones
-                content = " ".join(
-                    str(part.get("text", ""))
-                    for part in content
-                    if isinstance(part, Mapping) and part.get("type") == "text"
-                )
-            if isinstance(content, str) and content.strip():
-                return content
-            raise UsageError("the last user message has no text")
-    raise UsageError("messages hold no user message", 'add {"role": "user", "content": "..."}')
+    turns = [m for m in messages if isinstance(m, Mapping) and m.get("role") in CHAT_ROLES]
+    last = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=None)
+    if last is None:
+        raise UsageError("messages hold no user message", 'add {"role": "user", "content": "..."}')
+    question = _message_text(turns[last])
+    if not question:
+        raise UsageError("the last user message has no text")
+    earlier: list[tuple[str, str]] = []
+    for message in turns[:last]:
+        text = _message_text(message)
+        if message["role"] == "user":
+            earlier.append((text, ""))
+        elif earlier and not earlier[-1][1]:
+            earlier[-1] = (earlier[-1][0], text.split("\n\nSources:", 1)[0])
+    return question, [(q, a) for q, a in earlier if q]
 
 
 def chat_text(answer: Answer, streamed: str | None = None) -> str:

@@ -39,8 +39,8 @@ from ragcli.pipeline.serving import (
     Cancelled,
     Query,
     Service,
-    chat_question,
     chat_text,
+    chat_turns,
     error_body,
     parse_query,
 )
@@ -120,7 +120,9 @@ class Api:
             return StreamingResponse(_answer_events(events), media_type="text/event-stream")
         return JSONResponse((await self._answer(request, query)).to_dict())
 
-    async def _answer(self, request: Request, query: Query) -> Answer:
+    async def _answer(
+        self, request: Request, query: Query, earlier: Sequence[tuple[str, str]] = ()
+    ) -> Answer:
         """Answer in a worker thread; stop it when the client goes away meanwhile."""
         gone = threading.Event()
 
@@ -135,7 +137,7 @@ class Api:
             try:
                 outcome.append(
                     await anyio.to_thread.run_sync(
-                        lambda: self.service.ask(query, cancelled=gone.is_set)
+                        lambda: self.service.ask(query, cancelled=gone.is_set, earlier=earlier)
                     )
                 )
             except Exception as e:  # noqa: BLE001 - raised again below, outside the group
@@ -152,11 +154,13 @@ class Api:
             raise outcome[0]
         return outcome[0]
 
-    async def _start_answer(self, query: Query) -> _AnswerThread:
+    async def _start_answer(
+        self, query: Query, earlier: Sequence[tuple[str, str]] = ()
+    ) -> _AnswerThread:
         """Start answering on a thread; errors before the first token (a full queue, an
         unknown collection) come back as a status, not as an event in a stream."""
         await anyio.to_thread.run_sync(self.service.check, query, limiter=self.searches)
-        answer = _AnswerThread(self.service, query, asyncio.get_running_loop())
+        answer = _AnswerThread(self.service, query, asyncio.get_running_loop(), earlier)
         first = await answer.events.get()
         if isinstance(first, BaseException):
             raise first
@@ -211,13 +215,13 @@ class Api:
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise Problem(400, "bad_request", "stream must be true or false")
-        question = chat_question(body.get("messages"))
+        question, earlier = chat_turns(body.get("messages"))
         query = parse_query({"question": question, "collection": collection}, collection)
         reply = _ChatReply(collection)
         if stream:
-            events = await self._start_answer(query)
+            events = await self._start_answer(query, earlier)
             return StreamingResponse(reply.chunks(events), media_type="text/event-stream")
-        return JSONResponse(reply.whole(await self._answer(request, query)))
+        return JSONResponse(reply.whole(await self._answer(request, query, earlier)))
 
     def routes(self) -> list[Route]:
         return [
@@ -242,12 +246,18 @@ class _AnswerThread:
     Setting ``gone`` stops the answer at its next token.
     """
 
-    def __init__(self, service: Service, query: Query, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        service: Service,
+        query: Query,
+        loop: asyncio.AbstractEventLoop,
+        earlier: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.events: asyncio.Queue[Any] = asyncio.Queue()
         self.gone = threading.Event()
         self.answer: Answer | None = None
         self._loop = loop
-        self._service, self._query = service, query
+        self._service, self._query, self._earlier = service, query, earlier
         threading.Thread(target=self._run, name="ragcli-answer", daemon=True).start()
 
     def _put(self, item: Any) -> None:
@@ -267,6 +277,7 @@ class _AnswerThread:
                 on_token=lambda text: self._put({"event": "token", "text": text}),
                 cancelled=self.gone.is_set,
                 on_admitted=on_admitted,
+                earlier=self._earlier,
             )
             self.answer = answer
             for citation in answer.citations:

@@ -257,6 +257,20 @@ def test_asks_streams_the_answer_and_shows_its_sources(
     assert len(hits) == 1 and "gamma.rst" in hits[0].text
     _by_id(browser, "k").clear()
 
+    # Filters go to the server as typed: a type keeps one document, a bad date is its error.
+    _by_id(browser, "type").send_keys("rst")
+    browser.execute_script("document.getElementById('status').textContent = ''")
+    _ask(browser, QUESTION)
+    _until(browser, lambda d: "passage" in _by_id(d, "status").text, "the filtered hits")
+    sources = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#sources > li summary")]
+    assert sources and all("gamma.rst" in text for text in sources)
+    _by_id(browser, "type").clear()
+    _by_id(browser, "after").send_keys("someday")
+    _ask(browser, QUESTION)
+    _until(browser, _error, "the date's error")
+    assert "someday" in _by_id(browser, "error-message").text
+    _by_id(browser, "after").clear()
+
     # A question the corpus cannot answer: withheld, with the reason and the nearest passages.
     _by_id(browser, "search-only").click()
     _ask(browser, "What is the speed of light in a vacuum?")

@@ -22,6 +22,10 @@
     k: $("k"),
     mode: $("mode"),
     path: $("path"),
+    type: $("type"),
+    tag: $("tag"),
+    after: $("after"),
+    before: $("before"),
     status: $("status"),
     error: $("error"),
     errorMessage: $("error-message"),
@@ -414,8 +418,11 @@
       query.k = number;
     }
     if (ui.mode.value) query.mode = ui.mode.value;
-    const path = ui.path.value.trim();
-    if (path) query.path = path;
+    // the filters go as typed; the server checks them as the command line does
+    for (const name of ["path", "type", "tag", "after", "before"]) {
+      const value = ui[name].value.trim();
+      if (value) query[name] = value;
+    }
     return query;
   }
 

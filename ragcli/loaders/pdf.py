@@ -1,0 +1,52 @@
+"""PDF through pypdf: paragraphs per page with their page number; encrypted, corrupt and
+text-less files refused with a reason; pypdf imported when a PDF is read."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from ragcli.errors import LoaderError
+from ragcli.loaders.text import paragraphs
+from ragcli.records import Block
+
+
+def parse_pdf(data: bytes) -> tuple[list[Block], str | None]:
+    """PDF via pypdf: one or more blocks per page, each with its 1-based page number."""
+    blocks, title, _ = parse_pdf_pages(data)
+    return blocks, title
+
+
+def parse_pdf_pages(data: bytes) -> tuple[list[Block], str | None, int]:
+    """``parse_pdf`` plus the number of pages."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoaderError("encrypted PDF (a password is needed)")
+        pages = list(reader.pages)
+    except LoaderError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
+        raise LoaderError(f"corrupt or unreadable PDF ({e})") from e
+    except Exception as e:  # pypdf raises many types on malformed input
+        raise LoaderError(f"corrupt or unreadable PDF ({type(e).__name__}: {e})") from e
+    blocks: list[Block] = []
+    for number, page in enumerate(pages, start=1):
+        try:
+            text = page.extract_text() or ""
+        except Exception:  # one bad page must not lose the others
+            continue
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        blocks += paragraphs(text.split("\n"), 1, None, page=number)
+    if not any(b.text.strip() for b in blocks):
+        raise LoaderError("probably scanned: no text layer")
+    title = None
+    try:
+        title = (reader.metadata.title if reader.metadata else None) or None
+    except Exception:
+        title = None
+    return blocks, title, len(pages)

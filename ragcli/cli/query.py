@@ -412,8 +412,11 @@ def eval_(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Measure retrieval (nDCG@10, Recall@10, Recall@100, MRR@10 on judged queries) or, with
-    --answers, the answers themselves (exact match, F1, citations, abstention, latency)."""
+    """Measure retrieval on judged queries, or with --answers the answers themselves.
+
+    Retrieval: nDCG@10, Recall@10, Recall@100, MRR@10. Answers: exact match, F1, citations,
+    abstention, latency.
+    """
     from ragcli import console, pipeline
 
     with boundary(debug):

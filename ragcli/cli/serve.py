@@ -60,8 +60,9 @@ def serve(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Serve collections over HTTP: a JSON API, Server-Sent Events, an OpenAI-compatible chat
-    endpoint and a page for people at /. Models load once and stay loaded.
+    """Serve collections over HTTP: a JSON API, streamed answers, OpenAI-compatible chat, a page.
+
+    The page for people is at /; models load once and stay loaded.
     """
     from ragcli import console
     from ragcli.pipeline.serving import Service
@@ -92,8 +93,10 @@ def mcp(
     store: Store = None,
     debug: Debug = False,
 ) -> None:
-    """Serve collections to an agent over the Model Context Protocol (stdio): tools to search,
-    ask, list collections and read passages and documents."""
+    """Serve collections to an agent over the Model Context Protocol (stdio).
+
+    Tools to search, ask, list collections and read passages and documents.
+    """
     from ragcli import console
     from ragcli.pipeline.serving import Service
     from ragcli.server import mcp as mcp_server

@@ -351,3 +351,22 @@ def test_chat_turns_pair_questions_with_their_answers() -> None:
     ):
         with pytest.raises(UsageError):
             chat_turns(bad)
+
+
+def test_both_stores_serve_the_newest_generation(store: str | None, corpus: Path) -> None:
+    """On a folder and on PostgreSQL alike (RAGCLI_STORE), an ingest by another process while
+    the server runs shows up at its next request, and /health says which generation."""
+    assert fakecli("ingest", str(corpus), "-c", "docs").returncode == 0
+    running = Server("-c", "docs")
+    try:
+        question = {"question": "Which instrument did Mira Holt tune?", "k": 1}
+        assert "Mira Holt" not in running.post("/search", question).json()["hits"][0]["text"]
+        first = running.client.get("/health").json()["collections"]["docs"]
+        (corpus / "delta.txt").write_text("Mira Holt tuned the harbour organ every spring.\n")
+        assert fakecli("ingest", str(corpus), "-c", "docs").returncode == 0
+        assert "Mira Holt" in running.post("/search", question).json()["hits"][0]["text"]
+        assert running.client.get("/health").json()["collections"]["docs"] > first
+        answer = running.post("/ask", {"question": "Who tuned the harbour organ?"}).json()
+        assert "Mira Holt" in answer["answer"]
+    finally:
+        assert running.stop() == 0

@@ -328,7 +328,7 @@ def test_a_port_in_use_is_a_clear_error(server: Server) -> None:
 
 def test_chat_turns_pair_questions_with_their_answers() -> None:
     from ragcli.errors import UsageError
-    from ragcli.pipeline.serving import chat_turns
+    from ragcli.server.openai import chat_turns
 
     messages = [
         {"role": "system", "content": "Be brief."},

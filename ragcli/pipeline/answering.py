@@ -54,15 +54,20 @@ def ask(
         answer.abstained, answer.abstain_reason = True, "weak retrieval"
         return answer
     if generator is None:
-        generator = generation.open_generator(
-            settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
-        )
+        generator = generator_for(settings, events)
     generated = _generate(settings, question, hits, generator, on_token, earlier)
     _judge(answer, generated, question)
     _verify(settings, answer, generated, generator)
     answer.generator, answer.engine = generator.name, engine_label(generator)
     _keep_stale_shown(answer)
     return answer
+
+
+def generator_for(settings: Settings, events: Events) -> ChatModel:
+    """The generator the settings name (not loaded yet), reporting through ``events``."""
+    return generation.open_generator(
+        settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
+    )
 
 
 def _keep_stale_shown(answer: Answer) -> None:
@@ -211,9 +216,7 @@ def ask_batch(
 ) -> Iterator[tuple[str, Answer]]:
     """Answer many (id, question) pairs with the models loaded once, yielding as they come."""
     events = events or Events()
-    generator = generation.open_generator(
-        settings.llm, settings.model_cache_dir, events.status, settings.backend, events.warn
-    )
+    generator = generator_for(settings, events)
     with Searcher(settings, filters) as searcher:
         for qid, question in questions:
             answer = ask(

@@ -22,9 +22,8 @@ from ragcli.config import Settings
 from ragcli.errors import RagcliError, UsageError
 from ragcli.filters import Filters
 from ragcli.grounding import declines
-from ragcli.models import generation
 from ragcli.models.generation import ChatModel
-from ragcli.pipeline.answering import ask
+from ragcli.pipeline.answering import ask, generator_for
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.searching import Searcher
 from ragcli.prompting import rewrite_messages
@@ -332,6 +331,14 @@ def rewrite_query(
     return clean_rewrite(text)
 
 
+def timed_rewrite(
+    generator: ChatModel, earlier: Sequence[tuple[str, str]], question: str
+) -> tuple[str | None, float]:
+    """``rewrite_query`` and the seconds it took (an answer's ``rewrite_s``)."""
+    started = time.perf_counter()
+    return rewrite_query(generator, earlier, question), time.perf_counter() - started
+
+
 class Conversation:
     """A session's conversation with a collection, the collection and models held open."""
 
@@ -357,10 +364,7 @@ class Conversation:
     def generator(self) -> ChatModel:
         """The one generator of this conversation: rewrites and answers (opened once)."""
         if self._generator is None:
-            s = self.settings
-            self._generator = generation.open_generator(
-                s.llm, s.model_cache_dir, self.events.status, s.backend, self.events.warn
-            )
+            self._generator = generator_for(self.settings, self.events)
         return self._generator
 
     def load(self) -> None:
@@ -383,9 +387,7 @@ class Conversation:
         earlier = [(t.question, t.answer) for t in self.session.context]
         rewrite_s: float | None = None
         if query is None and earlier:
-            started = time.perf_counter()
-            query = rewrite_query(self.generator, earlier, question)
-            rewrite_s = time.perf_counter() - started
+            query, rewrite_s = timed_rewrite(self.generator, earlier, question)
             self.events.status(
                 f"rewritten: {query}"
                 if query

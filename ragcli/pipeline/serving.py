@@ -25,10 +25,9 @@ from ragcli.errors import (
     UsageError,
 )
 from ragcli.filters import Filters, parse_filters
-from ragcli.models import generation
 from ragcli.models.generation import ChatModel
-from ragcli.pipeline.answering import ask
-from ragcli.pipeline.conversing import rewrite_query
+from ragcli.pipeline.answering import ask, generator_for
+from ragcli.pipeline.conversing import timed_rewrite
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.searching import Embedders, Searcher
 from ragcli.records import Answer, Hit, SearchResult
@@ -230,10 +229,7 @@ class Service:
     def generator(self) -> ChatModel:
         """The generator, loaded on the first answer and kept."""
         if self._generator is None:
-            s = self.settings
-            self._generator = generation.open_generator(
-                s.llm, s.model_cache_dir, self.events.status, s.backend, self.events.warn
-            )
+            self._generator = generator_for(self.settings, self.events)
             self._generator.load()
         return self._generator
 
@@ -289,9 +285,7 @@ class Service:
             generator = self.generator
             rewritten, rewrite_s = None, None
             if earlier:
-                started = time.perf_counter()
-                rewritten = rewrite_query(generator, earlier, query.question)
-                rewrite_s = time.perf_counter() - started
+                rewritten, rewrite_s = timed_rewrite(generator, earlier, query.question)
             with self.searcher(settings, query.filters) as searcher:
                 answer = ask(
                     settings,
@@ -393,64 +387,3 @@ def error_body(error: BaseException) -> tuple[int, dict[str, Any]]:
             "hint": "the server's log (stderr) has the details",
         }
     }
-
-
-NOT_FOUND = "The collection does not seem to contain the answer."
-CHAT_ROLES = ("user", "assistant")
-_WITHHELD = {
-    "weak retrieval": "no passage of the collection is close to the question",
-    "model declined": "the model said the passages do not answer it",
-    "unsupported": "no sentence of it is supported by the passages it cites",
-    "not verified": "the model could not confirm it from the passages",
-}
-
-
-def _message_text(message: Mapping[str, Any]) -> str:
-    """A chat message's text (of content parts, the text ones)."""
-    content = message.get("content")
-    if isinstance(content, list):
-        content = " ".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, Mapping) and part.get("type") == "text"
-        )
-    return content.strip() if isinstance(content, str) else ""
-
-
-def chat_turns(messages: Any) -> tuple[str, list[tuple[str, str]]]:
-    """The question of an OpenAI-style ``messages`` list (the last user message's text) and
-    the conversation before it as (question, answer) pairs, sources left out of the answers."""
-    if not isinstance(messages, list) or not messages:
-        raise UsageError("messages must be a non-empty list of {role, content} objects")
-    turns = [m for m in messages if isinstance(m, Mapping) and m.get("role") in CHAT_ROLES]
-    last = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=None)
-    if last is None:
-        raise UsageError("messages hold no user message", 'add {"role": "user", "content": "..."}')
-    question = _message_text(turns[last])
-    if not question:
-        raise UsageError("the last user message has no text")
-    earlier: list[tuple[str, str]] = []
-    for message in turns[:last]:
-        text = _message_text(message)
-        if message["role"] == "user":
-            earlier.append((text, ""))
-        elif earlier and not earlier[-1][1]:
-            earlier[-1] = (earlier[-1][0], text.split("\n\nSources:", 1)[0])
-    return question, [(q, a) for q, a in earlier if q]
-
-
-def chat_text(answer: Answer, streamed: str | None = None) -> str:
-    """An answer as a chat reply: its text, then its sources or why it was withheld.
-
-    With ``streamed`` (the text already sent as it was written), only what follows it.
-    """
-    from ragcli.prompting import passage_label
-
-    if answer.abstained and answer.abstain_reason == "weak retrieval":
-        return NOT_FOUND if not streamed else ""
-    body = answer.text if streamed is None else ""
-    if answer.abstained:
-        reason = _WITHHELD.get(answer.abstain_reason or "", answer.abstain_reason or "")
-        return f"{body}\n\n(ragcli withheld this answer: {reason}.)".lstrip()
-    sources = [f"[{c.marker}] {passage_label(c.hit)}" for c in answer.citations]
-    return body + ("\n\nSources:\n" + "\n".join(sources) if sources else "")

@@ -17,8 +17,6 @@ import contextlib
 import hmac
 import json
 import threading
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
@@ -39,12 +37,11 @@ from ragcli.pipeline.serving import (
     Cancelled,
     Query,
     Service,
-    chat_text,
-    chat_turns,
     error_body,
     parse_query,
 )
 from ragcli.records import Answer
+from ragcli.server.openai import ChatReply, chat_turns
 
 MAX_BODY = 64 * 1024
 SEARCHES_AT_ONCE = 4  # each holds a reader of its own; more wait for a free one
@@ -217,10 +214,11 @@ class Api:
             raise Problem(400, "bad_request", "stream must be true or false")
         question, earlier = chat_turns(body.get("messages"))
         query = parse_query({"question": question, "collection": collection}, collection)
-        reply = _ChatReply(collection)
+        reply = ChatReply(collection)
         if stream:
             events = await self._start_answer(query, earlier)
-            return StreamingResponse(reply.chunks(events), media_type="text/event-stream")
+            chunks = reply.chunks(_events(events), lambda: events.answer)
+            return StreamingResponse(chunks, media_type="text/event-stream")
         return JSONResponse(reply.whole(await self._answer(request, query, earlier)))
 
     def routes(self) -> list[Route]:
@@ -294,70 +292,19 @@ class _AnswerThread:
             self._put(_END)
 
 
-async def _answer_events(answer: _AnswerThread) -> AsyncIterator[str]:
-    """The Server-Sent Events of ``POST /ask`` with ``"stream": true``."""
+async def _events(answer: _AnswerThread) -> AsyncIterator[dict[str, Any]]:
+    """An answer's events as they come; a client that leaves stops the answer."""
     try:
         while (event := await answer.events.get()) is not _END:
-            yield _sse(event)
+            yield event
     finally:
         answer.gone.set()
 
 
-class _ChatReply:
-    """An answer in the shape of OpenAI's chat completions (whole, or as chunks)."""
-
-    def __init__(self, collection: str) -> None:
-        self.id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        self.created = int(time.time())
-        self.model = collection
-
-    def _frame(self, **fields: Any) -> dict[str, Any]:
-        return {"id": self.id, "created": self.created, "model": self.model, **fields}
-
-    def whole(self, answer: Answer) -> dict[str, Any]:
-        prompt = int(answer.timings.get("prompt_tokens", 0))
-        return self._frame(
-            object="chat.completion",
-            choices=[
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": chat_text(answer)},
-                    "finish_reason": "stop",
-                }
-            ],
-            usage={
-                "prompt_tokens": prompt,
-                "completion_tokens": answer.tokens,
-                "total_tokens": prompt + answer.tokens,
-            },
-            ragcli=answer.to_dict(),
-        )
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        frame = self._frame(object="chat.completion.chunk", choices=[choice])
-        return f"data: {json.dumps(frame)}\n\n"
-
-    async def chunks(self, answer: _AnswerThread) -> AsyncIterator[str]:
-        """Tokens as content deltas; then what follows the answer (its sources, or why it
-        was withheld) as one more delta; then ``[DONE]``."""
-        try:
-            yield self._chunk({"role": "assistant", "content": ""})
-            streamed: list[str] = []
-            while (event := await answer.events.get()) is not _END:
-                if event["event"] == "token":
-                    streamed.append(event["text"])
-                    yield self._chunk({"content": event["text"]})
-                elif event["event"] == "error":
-                    yield f"data: {json.dumps({'error': event['error']})}\n\n"
-            if answer.answer is not None:
-                rest = chat_text(answer.answer, streamed="".join(streamed))
-                if rest:
-                    yield self._chunk({"content": rest})
-            yield self._chunk({}, "stop")
-            yield "data: [DONE]\n\n"
-        finally:
-            answer.gone.set()
+async def _answer_events(answer: _AnswerThread) -> AsyncIterator[str]:
+    """The Server-Sent Events of ``POST /ask`` with ``"stream": true``."""
+    async for event in _events(answer):
+        yield _sse(event)
 
 
 def _guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:

@@ -32,12 +32,12 @@ from ragcli.pipeline.serving import (
     MAX_QUESTION_CHARS,
     Query,
     Service,
-    chat_text,
     error_body,
     parse_query,
 )
 from ragcli.prompting import passage_label
 from ragcli.records import Answer, Hit
+from ragcli.server.openai import chat_text
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")

@@ -6,6 +6,7 @@ to become JSON; ``cli.py`` only renders them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ class CollectionStatus:
     created_at: str | None
     generation: int
     retrieval: dict[str, Any] | None = None  # what `ragcli tune` chose; None: the default
+    files_with_warnings: int = 0  # files the loader read with a doubt (see `list --warnings`)
+    files_with_ocr: int = 0  # files with text read by OCR
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,8 @@ class CollectionStatus:
             "created_at": self.created_at,
             "generation": self.generation,
             "retrieval": self.retrieval,
+            "files_with_warnings": self.files_with_warnings,
+            "files_with_ocr": self.files_with_ocr,
         }
 
 
@@ -86,6 +91,8 @@ def collection_status(settings: Settings) -> CollectionStatus:
             created_at=manifest.get("created_at"),
             generation=store.generation,
             retrieval=manifest.get(TUNED_KEY) if tuned(manifest) else None,
+            files_with_warnings=counts["files_with_warnings"],
+            files_with_ocr=counts["files_with_ocr"],
         )
 
 
@@ -109,6 +116,9 @@ class DocumentList:
                     "size": d["size"],
                     "modified_at": utc_time(d["mtime"]),
                     "ingested_at": utc_time(d["ingested_at"]),
+                    "pages": d.get("pages"),
+                    "ocr_pages": json.loads(d["ocr_pages"]) if d.get("ocr_pages") else [],
+                    "warnings": json.loads(d["warnings"]) if d.get("warnings") else [],
                 }
                 for d in self.documents
             ],

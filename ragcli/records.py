@@ -17,11 +17,13 @@ class Block:
     """A run of text from a loader (a paragraph, a list item, a PDF page) and where it sits."""
 
     text: str
-    page: int | None = None  # 1-based, PDF only
-    line_start: int | None = None  # 1-based, inclusive, text formats only
+    page: int | None = None  # 1-based: a PDF's page, a slide, an image's frame
+    line_start: int | None = None  # 1-based, inclusive: text lines, or a sheet's rows
     line_end: int | None = None
     heading: str | None = None  # the heading path the block sits under ("Setup > Linux")
     is_heading: bool = False  # the block is the heading line itself
+    whole: bool = False  # never cut inside (a spreadsheet row, a line of code): one unit
+    ocr: bool = False  # the text was read from an image by OCR
 
 
 @dataclass
@@ -30,7 +32,7 @@ class Document:
 
     path: Path  # absolute path of the file that holds the document
     source: str  # how the document is shown and cited
-    format: str  # "text", "markdown", "rst", "html", "pdf", "jsonl"
+    format: str  # the loader's format name: "text", "markdown", "pdf", "docx", "xlsx", ...
     blocks: list[Block]
     sha256: str  # of the whole file
     size: int
@@ -41,6 +43,7 @@ class Document:
     notes: list[str] = field(default_factory=list)  # what the loader doubts but read anyway
     date: float | None = None  # a Markdown front matter's date (epoch seconds), else None
     tags: list[str] = field(default_factory=list)  # a Markdown front matter's, in lower case
+    pages: int | None = None  # pages, slides or sheets the file has, where it has such units
 
     def __post_init__(self) -> None:
         self.key = self.key or str(self.path)
@@ -65,15 +68,32 @@ class Chunk:
     heading: str | None = None
 
 
-def location_label(page: int | None, line_start: int | None, line_end: int | None) -> str:
-    """Human form of a chunk's position: ``p.3``, ``lines 4-9`` or ``""``."""
+# Formats whose ``page`` is a slide, and those whose lines are a sheet's rows.
+SLIDE_FORMATS = frozenset({"pptx"})
+ROW_FORMATS = frozenset({"xlsx", "csv", "tsv"})
+
+
+def location_label(
+    page: int | None,
+    line_start: int | None,
+    line_end: int | None,
+    format: str = "",
+    ocr: bool = False,
+) -> str:
+    """Human form of a chunk's position: ``p.3``, ``slide 2``, ``lines 4-9``, ``rows 2-30``,
+    with ``, OCR`` when its text was read from an image; or ``""``."""
+    label = ""
     if page is not None:
-        return f"p.{page}"
-    if line_start is not None:
+        label = f"slide {page}" if format in SLIDE_FORMATS else f"p.{page}"
+    elif line_start is not None:
+        unit = "row" if format in ROW_FORMATS else "line"
         if line_end is None or line_end == line_start:
-            return f"line {line_start}"
-        return f"lines {line_start}-{line_end}"
-    return ""
+            label = f"{unit} {line_start}"
+        else:
+            label = f"{unit}s {line_start}-{line_end}"
+    if ocr:
+        label = f"{label}, OCR" if label else "OCR"
+    return label
 
 
 @dataclass
@@ -94,10 +114,12 @@ class Hit:
     ordinal: int = 0  # the chunk's position in its document
     explain: dict[str, Any] | None = None  # per-method ranks and scores, when asked for
     similarity: float | None = None  # cosine of passage and question, when retrieval embedded it
+    format: str = ""  # the document's format ("pdf", "pptx", ...)
+    ocr: bool = False  # the text was read from an image by OCR
 
     @property
     def location(self) -> str:
-        return location_label(self.page, self.line_start, self.line_end)
+        return location_label(self.page, self.line_start, self.line_end, self.format, self.ocr)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +129,9 @@ class Hit:
             "page": self.page,
             "lines": [self.line_start, self.line_end] if self.line_start is not None else None,
             "heading": self.heading,
+            "location": self.location,
+            "format": self.format,
+            "ocr": self.ocr,
             "doc_id": self.doc_id,
             "chunk_id": self.chunk_key,
             "text": self.text,
@@ -123,6 +148,29 @@ class SkippedFile:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "reason": self.reason}
+
+
+@dataclass
+class FileReport:
+    """What ingest read of one file (a line of ``ingest --report``)."""
+
+    source: str
+    status: str  # "added", "updated", "unchanged" (not read again) or "skipped"
+    format: str | None = None
+    documents: int = 0  # the file, its records and its attachments
+    pages: int | None = None  # pages, slides or sheets, where the format has them
+    sections: int = 0  # distinct heading paths
+    characters: int = 0
+    characters_per_page: int | None = None
+    empty_pages: int | None = None  # pages with no text at all (after OCR, where it ran)
+    ocr_pages: int = 0
+    garbled: float = 0.0  # share of words that look garbled (see quality.garbled_share)
+    chunks: int = 0
+    warnings: list[str] = field(default_factory=list)  # or the reason it was skipped
+    seconds: float = 0.0  # reading and chunking
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -143,6 +191,7 @@ class IngestReport:
     seconds: float = 0.0
     # The chunks of each file added or updated (what `ingest --watch` says of each change)
     chunks_of: dict[str, int] = field(default_factory=dict)
+    files: list[FileReport] = field(default_factory=list)  # one per file seen, in order
 
     @property
     def files_seen(self) -> int:

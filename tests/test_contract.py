@@ -14,7 +14,10 @@ from ragcli.cli import app
 
 runner = CliRunner()
 
-HIT = {"rank", "score", "source", "page", "lines", "heading", "doc_id", "chunk_id", "text"}
+HIT = {
+    "rank", "score", "source", "page", "lines", "heading", "location", "format", "ocr", "doc_id",
+    "chunk_id", "text",
+}  # fmt: skip
 SEARCH = {
     "schema_version", "question", "collection", "embedder", "mode", "hits", "updated_at",
     "stale_sources", "timings",

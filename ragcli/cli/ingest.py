@@ -66,6 +66,16 @@ Watch = Annotated[
         "SIGTERM (exit 0; then the summary of the whole watch).",
     ),
 ]
+ReportFile = Annotated[
+    str | None,
+    typer.Option(
+        "--report",
+        metavar="FILE",
+        help="Write what was read of each file to FILE as JSON Lines ('-': stdout): format, "
+        "pages, characters per page, empty and OCR'd pages, share of garbled words, chunks, "
+        "warnings. On a terminal, a table by format follows the summary.",
+    ),
+]
 IgnoreGlob = Annotated[
     list[str] | None,
     typer.Option(
@@ -92,6 +102,7 @@ def ingest(
     shard: Shard = None,
     watch: Watch = False,
     ignore: IgnoreGlob = None,
+    report_file: ReportFile = None,
     store: Store = None,
     json_: Json = False,
     quiet: Quiet = False,
@@ -103,6 +114,10 @@ def ingest(
     with boundary(debug):
         if watch:
             refuse_with_watch(dry_run=dry_run, rebuild=rebuild, shard=shard is not None)
+        if report_file == "-" and json_:
+            raise UsageError(
+                "--report - and --json both write to stdout", "give --report a file name"
+            )
         settings = inputs.settings(
             collection=collection,
             embed_model=embed_model,
@@ -126,7 +141,11 @@ def ingest(
                 shard=parse_shard(shard),
                 ignore=ignore or [],
             )
-        console.render_ingest(report, json_)
+        if report_file is not None:
+            console.write_file_reports(report, report_file)
+        console.render_ingest(
+            report, json_, by_format=report_file is not None, to_stderr=report_file == "-"
+        )
 
 
 _NOT_WITH_WATCH = {

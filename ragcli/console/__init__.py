@@ -24,6 +24,7 @@ from ragcli.console.collections import (
     render_ingest,
     render_removed,
     render_status,
+    write_file_reports,
 )
 from ragcli.console.embeddings import render_embeddings, render_similarity
 from ragcli.console.formats import SNIPPET_CHARS
@@ -60,6 +61,7 @@ __all__ = [
     "render_embeddings",
     "render_eval",
     "render_ingest",
+    "write_file_reports",
     "render_models",
     "render_passages",
     "render_prepared",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -9,6 +12,7 @@ from rich.markup import escape
 from ragcli.console import streams
 from ragcli.console.formats import cell, pairs, size_in_bytes, table
 from ragcli.console.streams import note, print_json, stdout_is_terminal, write
+from ragcli.errors import UsageError
 from ragcli.manage import (
     CollectionStatus,
     CollectionSummary,
@@ -19,7 +23,11 @@ from ragcli.manage import (
 from ragcli.records import IngestReport
 
 
-def render_ingest(report: IngestReport, as_json: bool) -> None:
+def render_ingest(
+    report: IngestReport, as_json: bool, by_format: bool = False, to_stderr: bool = False
+) -> None:
+    """The summary of an ingest (on stderr with ``to_stderr``, stdout then carrying the
+    per-file report); with ``by_format``, on a terminal, what was read, by format."""
     if as_json:
         print_json(report.to_dict())
         return
@@ -27,7 +35,7 @@ def render_ingest(report: IngestReport, as_json: bool) -> None:
         _render_dry_run(report)
         return
     warned = f", {len(report.warnings)} with warnings" if report.warnings else ""
-    write(
+    (sys.stderr.write if to_stderr else write)(
         f"collection '{report.collection}'{' rebuilt' if report.rebuilt else ''}: "
         f"{len(report.added)} added, {len(report.updated)} updated, "
         f"{len(report.removed)} removed, {len(report.unchanged)} unchanged, "
@@ -35,6 +43,51 @@ def render_ingest(report: IngestReport, as_json: bool) -> None:
         + (f", {report.chunks_removed} removed" if report.chunks_removed else "")
         + f" ({report.seconds:.1f} s)\n"
     )
+    if by_format and stdout_is_terminal() and not to_stderr:
+        _render_formats(report)
+
+
+def write_file_reports(report: IngestReport, target: str) -> None:
+    """``ingest --report``: one JSON object per file seen, to ``target`` ('-': stdout)."""
+    lines = "".join(json.dumps(f.to_dict(), ensure_ascii=False) + "\n" for f in report.files)
+    if target == "-":
+        write(lines)
+        return
+    try:
+        Path(target).write_text(lines, encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot write the report to {target}: {e.strerror or e}") from e
+
+
+def _render_formats(report: IngestReport) -> None:
+    """Files read, by format: pages, characters per page, empty and OCR'd pages, garbled share,
+    chunks and warnings, so a big folder's reading can be trusted at a glance."""
+    read = [f for f in report.files if f.status in ("added", "updated")]
+    if not read and not report.skipped:
+        return
+    shown = table(
+        "format", "files>", "pages>", "chars/page>", "empty pages>", "OCR pages>", "garbled>",
+        "chunks>", "warnings>",
+    )  # fmt: skip
+    for fmt in sorted({f.format or "?" for f in read}):
+        files = [f for f in read if (f.format or "?") == fmt]
+        pages = sum(f.pages or 0 for f in files)
+        paged = [f for f in files if f.pages]
+        per_page = (
+            str(round(sum(f.characters_per_page or 0 for f in paged) / len(paged)))
+            if paged else "-"
+        )  # fmt: skip
+        words = sum(f.characters for f in files) or 1
+        garbled = sum(f.garbled * f.characters for f in files) / words
+        shown.add_row(
+            fmt, str(len(files)), str(pages) if paged else "-", per_page,
+            str(sum(f.empty_pages or 0 for f in files)), str(sum(f.ocr_pages for f in files)),
+            f"{garbled:.1%}", str(sum(f.chunks for f in files)),
+            str(sum(1 for f in files if f.warnings)),
+        )  # fmt: skip
+    if report.skipped:
+        shown.add_row("skipped", str(len(report.skipped)), *[""] * 7)
+    streams.out().print(shown)
 
 
 def _render_dry_run(report: IngestReport) -> None:
@@ -81,10 +134,19 @@ def render_status(status: CollectionStatus, as_json: bool) -> None:
             ("index", kind),
             ("size on disk", size_in_bytes(status.disk_bytes) if terminal else status.disk_bytes),
             ("retrieval", _retrieval(status.retrieval)),
+            ("read with warnings", _files(status.files_with_warnings, "ragcli list --json")),
+            ("read by OCR", _files(status.files_with_ocr, "")),
             ("last update", data["updated_at"]),
             ("created", status.created_at),
         ]
     )
+
+
+def _files(count: int, where: str) -> str:
+    if not count:
+        return "none"
+    text = f"{count} file{'s' if count != 1 else ''}"
+    return f"{text} (`{where}` lists them)" if where else text
 
 
 def _retrieval(tuned: dict[str, Any] | None) -> str:

@@ -1,6 +1,7 @@
 """path -> Document: ``load_documents`` (in ``reading``) reads a file once and hands it to its
-format's module (``text``, ``markdown``, ``rst``, ``html``, ``pdf``, ``jsonl``), each keeping
-pages, line spans and headings; ``LOADERS`` maps extensions to formats."""
+format's module (``text``, ``markdown``, ``rst``, ``html``, ``pdf``, ``jsonl``, ...), each
+keeping pages, line spans and headings in a ``Parsed`` (``parsed``); ``LOADERS`` maps
+extensions to formats."""
 
 from ragcli.loaders.html import parse_html
 from ragcli.loaders.jsonl import parse_jsonl
@@ -11,6 +12,7 @@ from ragcli.loaders.markdown import (
     parse_markdown,
     parse_markdown_document,
 )
+from ragcli.loaders.parsed import Attachment, Parsed, open_zip
 from ragcli.loaders.pdf import parse_pdf
 from ragcli.loaders.reading import (
     LOADERS,
@@ -24,6 +26,9 @@ from ragcli.loaders.text import decode_text, parse_text
 
 __all__ = [
     "LOADERS",
+    "Attachment",
+    "Parsed",
+    "open_zip",
     "MAX_FILE_BYTES",
     "FrontMatter",
     "decode_text",

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
+from ragcli.loaders.parsed import Parsed
 from ragcli.loaders.text import Sections, decode_text
 from ragcli.records import Block
 
@@ -95,6 +96,12 @@ def parse_markdown(data: bytes) -> tuple[list[Block], str | None]:
     """Markdown: paragraphs under ATX (``#``) and setext headings; code fences kept as text."""
     blocks, title, _ = parse_markdown_document(data)
     return blocks, title
+
+
+def parse_markdown_file(data: bytes) -> Parsed:
+    """A Markdown file as ingest reads it: its front matter's title, date and tags applied."""
+    blocks, title, front = parse_markdown_document(data)
+    return Parsed(blocks, front.title or title, date=front.date, tags=list(front.tags))
 
 
 def parse_markdown_document(data: bytes) -> tuple[list[Block], str | None, FrontMatter]:

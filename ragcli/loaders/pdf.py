@@ -7,14 +7,32 @@ import io
 import logging
 
 from ragcli.errors import LoaderError
+from ragcli.loaders.parsed import Parsed
 from ragcli.loaders.text import paragraphs
 from ragcli.records import Block
 
+# A PDF page with fewer visible characters than this has, in effect, no text layer.
+SPARSE_PAGE_CHARS = 32
 
-def parse_pdf(data: bytes) -> tuple[list[Block], str | None]:
+
+def parse_pdf(data: bytes) -> Parsed:
     """PDF via pypdf: one or more blocks per page, each with its 1-based page number."""
-    blocks, title, _ = parse_pdf_pages(data)
-    return blocks, title
+    blocks, title, pages = parse_pdf_pages(data)
+    visible: dict[int | None, int] = {}
+    for b in blocks:
+        visible[b.page] = visible.get(b.page, 0) + _visible(b.text)
+    sparse = pages - sum(1 for n in visible.values() if n >= SPARSE_PAGE_CHARS)
+    notes = []
+    if sparse * 2 > pages:
+        notes.append(
+            f"probably scanned: {sparse} of {pages} page(s) have almost no text layer; "
+            "only the text found was indexed"
+        )
+    return Parsed(blocks, title, pages=pages, notes=notes)
+
+
+def _visible(text: str) -> int:
+    return len(text) - sum(text.count(c) for c in " \t\n")
 
 
 def parse_pdf_pages(data: bytes) -> tuple[list[Block], str | None, int]:

@@ -10,15 +10,14 @@ from pathlib import Path
 from ragcli.errors import LoaderError
 from ragcli.loaders.html import parse_html
 from ragcli.loaders.jsonl import parse_jsonl
-from ragcli.loaders.markdown import FrontMatter, parse_markdown, parse_markdown_document
-from ragcli.loaders.pdf import parse_pdf, parse_pdf_pages
+from ragcli.loaders.markdown import parse_markdown_file
+from ragcli.loaders.parsed import Attachment, Parsed
+from ragcli.loaders.pdf import parse_pdf
 from ragcli.loaders.rst import parse_rst
 from ragcli.loaders.text import parse_text
 from ragcli.records import Block, Document
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # the default of the max_file_mb setting
-# A PDF page with fewer visible characters than this has, in effect, no text layer.
-SPARSE_PAGE_CHARS = 32
 
 
 def _mib(size: int) -> str:
@@ -78,46 +77,97 @@ def _parse(
             for record_id, title, blocks in parse_jsonl(data)
         ]
     fmt, parse = LOADERS[suffix]
-    notes: list[str] = []
-    front = FrontMatter()
-    if fmt == "pdf":
-        blocks, title, pages = parse_pdf_pages(data)
-        visible: dict[int | None, int] = {}
-        for b in blocks:
-            visible[b.page] = visible.get(b.page, 0) + _visible(b.text)
-        sparse = pages - sum(1 for n in visible.values() if n >= SPARSE_PAGE_CHARS)
-        if sparse * 2 > pages:
-            notes.append(
-                f"probably scanned: {sparse} of {pages} page(s) have almost no text layer; "
-                "only the text found was indexed"
+    parsed = as_parsed(parse(data))
+    made = _File(path, sha256, stat)
+    documents = made.documents(parsed, fmt, source, str(path), doc_id or path.name, depth=0)
+    if not documents:
+        raise LoaderError(parsed.notes[0] if parsed.notes else "no text found")
+    return documents
+
+
+def as_parsed(result: Parsed | tuple[list[Block], str | None]) -> Parsed:
+    """A parser's result as ``Parsed`` (the simple formats return ``(blocks, title)``)."""
+    if isinstance(result, Parsed):
+        return result
+    blocks, title = result
+    return Parsed(blocks, title)
+
+
+# Files inside files (a mail's attachment of a mail) are read this deep, no deeper.
+_MAX_DEPTH = 2
+
+
+class _File:
+    """Makes the Documents of one file: itself, its records and its attachments."""
+
+    def __init__(self, path: Path, sha256: str, stat: os.stat_result) -> None:
+        self.path, self.sha256, self.stat = path, sha256, stat
+
+    def documents(
+        self, parsed: Parsed, fmt: str, source: str, key: str, doc_id: str, depth: int
+    ) -> list[Document]:
+        out: list[Document] = []
+        blocks = [b for b in parsed.blocks if b.text.strip()]
+        if blocks:
+            out.append(
+                Document(
+                    path=self.path,
+                    source=source,
+                    format=fmt,
+                    blocks=blocks,
+                    sha256=self.sha256,
+                    size=self.stat.st_size,
+                    mtime=self.stat.st_mtime,
+                    title=parsed.title,
+                    key=key,
+                    doc_id=doc_id,
+                    notes=list(parsed.notes),
+                    date=parsed.date,
+                    tags=list(parsed.tags),
+                    pages=parsed.pages,
+                )
             )
-    elif fmt == "markdown":
-        blocks, title, front = parse_markdown_document(data)
-    else:
-        blocks, title = parse(data)
-    blocks = [b for b in blocks if b.text.strip()]
-    if not blocks:
-        raise LoaderError("no text found")
-    return [
-        Document(
-            path=path,
-            source=source,
-            format=fmt,
-            blocks=blocks,
-            sha256=sha256,
-            size=stat.st_size,
-            mtime=stat.st_mtime,
-            title=front.title or title,
-            doc_id=doc_id or path.name,
-            notes=notes,
-            date=front.date,
-            tags=list(front.tags),
+        for record_id, record in parsed.records:
+            out += self.documents(
+                record, fmt, f"{source}#{record_id}", f"{key}#{record_id}",
+                f"{doc_id}#{record_id}", depth,
+            )  # fmt: skip
+        for attachment in parsed.attachments:
+            out += self._attachment(attachment, out, source, key, doc_id, depth)
+        return out
+
+    def _attachment(
+        self, attachment: Attachment, siblings: list[Document], source: str, key: str,
+        doc_id: str, depth: int,
+    ) -> list[Document]:  # fmt: skip
+        suffix = Path(attachment.name).suffix.lower()
+        where = f"attachment {attachment.name!r}"
+        if suffix not in LOADERS:
+            return []  # a picture in a signature, a calendar invitation: not a document
+        if depth >= _MAX_DEPTH:
+            _note(siblings, f"{where} not read: attachments nest deeper than {_MAX_DEPTH}")
+            return []
+        if not attachment.data.strip():
+            _note(siblings, f"{where} is empty")
+            return []
+        fmt, parse = LOADERS[suffix]
+        try:
+            parsed = as_parsed(parse(attachment.data))
+        except LoaderError as e:
+            _note(siblings, f"{where} not read: {e}")
+            return []
+        except Exception as e:  # a parser's bug or limit costs this attachment only
+            _note(siblings, f"{where} not read ({type(e).__name__}: {e})")
+            return []
+        name = attachment.name.replace("#", "_")
+        return self.documents(
+            parsed, fmt, f"{source}#{name}", f"{key}#{name}", f"{doc_id}#{name}", depth + 1
         )
-    ]
 
 
-def _visible(text: str) -> int:
-    return len(text) - sum(text.count(c) for c in " \t\n")
+def _note(documents: list[Document], note: str) -> None:
+    if documents:
+        documents[0].notes.append(note)
 
 
 def is_supported(path: Path) -> bool:
@@ -125,13 +175,14 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in LOADERS or path.suffix.lower() == ".jsonl"
 
 
-Parser = Callable[[bytes], tuple[list[Block], str | None]]
+# A format's parser: the file's bytes -> Parsed, or (blocks, title) for the simple formats.
+Parser = Callable[[bytes], "Parsed | tuple[list[Block], str | None]"]
 
 LOADERS: dict[str, tuple[str, Parser]] = {
     ".txt": ("text", parse_text),
     ".text": ("text", parse_text),
-    ".md": ("markdown", parse_markdown),
-    ".markdown": ("markdown", parse_markdown),
+    ".md": ("markdown", parse_markdown_file),
+    ".markdown": ("markdown", parse_markdown_file),
     ".rst": ("rst", parse_rst),
     ".html": ("html", parse_html),
     ".htm": ("html", parse_html),

@@ -15,7 +15,8 @@ from ragcli.errors import LoaderError
 from ragcli.models.embedding import Embedder
 from ragcli.pipeline.batching import Batch, Pending
 from ragcli.pipeline.inputs import InputFile
-from ragcli.records import Chunk, Document, SkippedFile
+from ragcli.quality import file_report
+from ragcli.records import Chunk, Document, FileReport, SkippedFile
 from ragcli.store import Store, StoredDocument
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class _Read:
 
     documents: list[Document]
     chunks: list[list[Chunk]] | None
+    seconds: float = 0.0  # reading and chunking
 
 
 class Sync:
@@ -78,6 +80,7 @@ class Sync:
         A file whose content hashes to ``known_sha256`` is not chunked: chunking counts
         tokens with the embedder's tokenizer, which loads the model.
         """
+        started = time.perf_counter()
         documents = loaders.load_documents(item.path, item.source, item.doc_id, self.max_bytes)
         if known_sha256 is not None and documents and documents[0].sha256 == known_sha256:
             return _Read(documents, None)
@@ -91,7 +94,7 @@ class Sync:
             )
             for document in documents
         ]
-        return _Read(documents, chunks)
+        return _Read(documents, chunks, time.perf_counter() - started)
 
     def _read_known(self, item: InputFile) -> _Read:
         stored = self.known.get(str(item.path))
@@ -147,6 +150,7 @@ class Sync:
         except (LoaderError, OSError) as e:
             reason = e.message if isinstance(e, LoaderError) else str(e)
             report.skipped.append(SkippedFile(item.source, reason))
+            report.files.append(FileReport(item.source, "skipped", warnings=[reason]))
             self.events.warn(f"skipped {item.source}: {reason}")
             return
         documents = loaded.documents
@@ -160,6 +164,10 @@ class Sync:
             self.events.warn(f"{item.source}: {note}")
         root = item.root or (stored[0].root if stored else None)
         origin = item.origin or (stored[0].origin if stored else None)
+        status = "updated" if stored else "added"
+        report.files.append(
+            file_report(item.source, status, documents, loaded.chunks, loaded.seconds)
+        )
         chunked = list(zip(documents, loaded.chunks))
         self.batch.add(Pending(item, chunked, bool(stored), root, origin))
         self._commit_when_due()
@@ -168,6 +176,7 @@ class Sync:
         if item.origin and (stored[0].origin, stored[0].root) != (item.origin, item.root):
             self.store.set_origin(str(item.path), item.root, item.origin)
         self.report.unchanged.append(item.source)
+        self.report.files.append(FileReport(item.source, "unchanged"))
 
     def _commit_when_due(self) -> None:
         if not self.every_file and not self.batch.full:

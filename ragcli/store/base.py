@@ -9,6 +9,7 @@ differs: where the vectors live, the lexical index, transactions and locks.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,9 +27,11 @@ if TYPE_CHECKING:
 STORED_DOCUMENT_COLUMNS = "path, file, doc_id, source, sha256, size, mtime, chunks, root, origin"
 # What ``document_details`` reports of each document.
 DETAIL_COLUMNS = "source path file doc_id format title chunks size mtime ingested_at".split()
+# ... and what the loader said of it, in a collection that has those columns.
+LOADER_COLUMNS = "pages ocr_pages warnings".split()
 _HIT_COLUMNS = (
     "c.id, c.key, c.ordinal, c.text, c.page, c.line_start, c.line_end, c.heading, "
-    "d.source, d.doc_id"
+    "d.source, d.doc_id, d.format"
 )
 _S = TypeVar("_S", bound="SqlStore")
 # Chunk ids per ``IN (...)`` list when hits are read.
@@ -128,8 +131,9 @@ class SqlStore(ABC):
         return STORED_DOCUMENT_COLUMNS
 
     def _has_metadata(self) -> bool:
-        """Whether the documents table has the ``date`` and ``tags`` columns (a collection
-        made before them lacks them until its next writer)."""
+        """Whether the documents table has the later columns (``date``, ``tags``, ``pages``,
+        ``ocr_pages``, ``warnings``; a collection made before them lacks them until its next
+        writer)."""
         return True
 
     # -- filters -----------------------------------------------------------------------------
@@ -207,13 +211,27 @@ class SqlStore(ABC):
 
     def document_details(self) -> list[dict[str, Any]]:
         """Every document with its size, chunk count and when it was ingested, by source."""
-        rows = self._rows(f"SELECT {', '.join(DETAIL_COLUMNS)} FROM {{documents}} ORDER BY source")
-        return [dict(zip(DETAIL_COLUMNS, r)) for r in rows]
+        columns = DETAIL_COLUMNS + (LOADER_COLUMNS if self._has_metadata() else [])
+        rows = self._rows(f"SELECT {', '.join(columns)} FROM {{documents}} ORDER BY source")
+        return [dict(zip(columns, r)) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        """Documents, distinct files and chunks, from the metadata alone."""
+        """Documents, distinct files and chunks, from the metadata alone; and the files read
+        with warnings, and those with pages read by OCR."""
         documents, files = self._rows("SELECT count(*), count(DISTINCT file) FROM {documents}")[0]
-        return {"documents": int(documents), "files": int(files), "chunks": self._stored_chunks()}
+        warned = ocr = 0
+        if self._has_metadata():
+            warned, ocr = self._rows(
+                "SELECT count(DISTINCT CASE WHEN warnings IS NOT NULL THEN file END), "
+                "count(DISTINCT CASE WHEN ocr_pages IS NOT NULL THEN file END) FROM {documents}"
+            )[0]
+        return {
+            "documents": int(documents),
+            "files": int(files),
+            "chunks": self._stored_chunks(),
+            "files_with_warnings": int(warned),
+            "files_with_ocr": int(ocr),
+        }
 
     def sample_texts(self, count: int) -> list[str]:
         """Up to ``count`` chunk texts spread over the collection, from the metadata alone."""
@@ -238,10 +256,11 @@ class SqlStore(ABC):
         """Hits for (chunk id, score) pairs, in the given order."""
         ids = [int(i) for i, _ in scored]
         found: dict[int, Sequence[Any]] = {}
+        ocr = "d.ocr_pages" if self._has_metadata() else "NULL"
         for start in range(0, len(ids), _BATCH):
             batch = ids[start : start + _BATCH]
             for r in self._rows(
-                f"SELECT {_HIT_COLUMNS} FROM {{chunks}} c JOIN {{documents}} d "
+                f"SELECT {_HIT_COLUMNS}, {ocr} FROM {{chunks}} c JOIN {{documents}} d "
                 f"ON d.id = c.document_id WHERE c.id IN ({', '.join(['%s'] * len(batch))})",
                 batch,
             ):
@@ -265,6 +284,8 @@ class SqlStore(ABC):
                     doc_id=r[9],
                     ordinal=r[2],
                     row_id=int(chunk_id),
+                    format=r[10],
+                    ocr=_read_by_ocr(r[11], r[4]),
                 )  # fmt: skip
             )
         return hits
@@ -393,3 +414,10 @@ class SqlStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read_by_ocr(ocr_pages: str | None, page: int | None) -> bool:
+    """Whether a chunk on ``page`` was read by OCR, from its document's ``ocr_pages``."""
+    if not ocr_pages:
+        return False
+    return (page or 1) in json.loads(ocr_pages)

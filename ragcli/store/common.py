@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 FORMAT_NAME = "ragcli-collection"
 # 2: documents remember the folder they were found in (root, origin), which pruning needs, and
 # large collections may hold an IVF index. Version 1 is read, and upgraded by its next writer.
-# The documents' date and tags (Markdown front matter) came later without a new version: the
+# The documents' date and tags (Markdown front matter), and later their pages, OCR'd pages and
+# loader warnings, came without a new version: the
 # columns are only added, an older ragcli reads such a collection as it is (and writes documents
 # without them, which filters then treat as undated and untagged), and a collection without
 # them is read as it is and given them by its next writer.
@@ -153,7 +154,7 @@ def check_dimension(name: str, stored: int, query: int) -> None:
 # The documents table's columns a new document fills, in the order of ``document_row``.
 DOCUMENT_INSERT_COLUMNS = (
     "path, file, doc_id, source, format, title, sha256, size, mtime, chunks, ingested_at, "
-    "root, origin, date, tags"
+    "root, origin, date, tags, pages, ocr_pages, warnings"
 )
 
 
@@ -161,6 +162,7 @@ def document_row(
     document: Document, chunk_count: int, root: str | None, origin: str | None
 ) -> tuple[Any, ...]:
     """The values of a new document's row, in the order of ``DOCUMENT_INSERT_COLUMNS``."""
+    read_by_ocr = ocr_pages(document)
     return (
         document.key,
         str(document.path),
@@ -177,7 +179,15 @@ def document_row(
         origin,
         document.date,
         json.dumps(document.tags) if document.tags else None,
+        document.pages,
+        json.dumps(read_by_ocr) if read_by_ocr else None,
+        json.dumps(document.notes) if document.notes else None,
     )
+
+
+def ocr_pages(document: Document) -> list[int]:
+    """The pages of a document whose text OCR read (an image file's is page 1)."""
+    return sorted({b.page or 1 for b in document.blocks if b.ocr})
 
 
 def make_manifest(

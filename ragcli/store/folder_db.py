@@ -30,7 +30,10 @@ CREATE TABLE IF NOT EXISTS documents (
     root TEXT,    -- the folder argument the file was found in; NULL for a file or glob argument
     origin TEXT,  -- root + the file's path under it (before symlinks are resolved)
     date REAL,    -- the Markdown front matter's date (epoch seconds); NULL: none
-    tags TEXT     -- the front matter's tags, a JSON list of lower-case strings; NULL: none
+    tags TEXT,    -- the front matter's tags, a JSON list of lower-case strings; NULL: none
+    pages INTEGER,   -- pages, slides or sheets the file has; NULL: the format has none
+    ocr_pages TEXT,  -- a JSON list of the pages whose text OCR read; NULL: none
+    warnings TEXT    -- a JSON list of what the loader doubted about the file; NULL: none
 );
 CREATE INDEX IF NOT EXISTS documents_by_file ON documents(file);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -62,8 +65,12 @@ END;
 
 # Added by format 2; a version-1 database read as it is lacks them.
 _ORIGIN_COLUMNS = (("root", "TEXT"), ("origin", "TEXT"))
-# Added later in format 2 (front matter); a database made before read as it is lacks them.
-_METADATA_COLUMNS = (("date", "REAL"), ("tags", "TEXT"))
+# Added later in format 2 (front matter, then pages, OCR and warnings); a database made before
+# read as it is lacks them.
+_METADATA_COLUMNS = (
+    ("date", "REAL"), ("tags", "TEXT"), ("pages", "INTEGER"), ("ocr_pages", "TEXT"),
+    ("warnings", "TEXT"),
+)  # fmt: skip
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -95,7 +102,8 @@ def add_origin_columns(db: sqlite3.Connection) -> None:
 
 
 def has_metadata_columns(db: sqlite3.Connection) -> bool:
-    """Whether the documents table has the front matter's columns (``date``, ``tags``)."""
+    """Whether the documents table has the later columns (``date``, ``tags``, ``pages``,
+    ``ocr_pages``, ``warnings``)."""
     return _has_columns(db, _METADATA_COLUMNS)
 
 

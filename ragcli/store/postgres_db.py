@@ -67,7 +67,10 @@ CREATE TABLE {documents} (
     root text,
     origin text,
     date double precision,
-    tags text
+    tags text,
+    pages integer,
+    ocr_pages text,
+    warnings text
 );
 CREATE INDEX ON {documents} (file);
 CREATE INDEX ON {documents} (origin text_pattern_ops);
@@ -243,7 +246,10 @@ def create_tables(conn: Any, collection_id: int, dimension: int) -> None:
 
 # The documents' columns added after collections were first made in PostgreSQL (front matter):
 # a collection made before lacks them until its next writer adds them.
-METADATA_COLUMNS = (("date", "double precision"), ("tags", "text"))
+METADATA_COLUMNS = (
+    ("date", "double precision"), ("tags", "text"), ("pages", "integer"), ("ocr_pages", "text"),
+    ("warnings", "text"),
+)  # fmt: skip
 # How long a writer waits to add them while readers hold the table.
 UPGRADE_LOCK_TIMEOUT = "5s"
 

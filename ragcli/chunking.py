@@ -51,7 +51,7 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
 
 def _units_of(block: Block) -> list[tuple[str, int | None, int | None]]:
     if block.whole:  # one unit, its line breaks kept (a spreadsheet row, a piece of code)
-        return [(block.text.strip(), block.line_start, block.line_end)]
+        return [(block.text.rstrip().lstrip("\n"), block.line_start, block.line_end)]
     units = []
     line, counted = block.line_start or 0, 0  # line breaks counted incrementally: one pass
     for offset, sentence in split_sentences(block.text):

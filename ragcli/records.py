@@ -81,9 +81,11 @@ def location_label(
     ocr: bool = False,
 ) -> str:
     """Human form of a chunk's position: ``p.3``, ``slide 2``, ``lines 4-9``, ``rows 2-30``,
-    with ``, OCR`` when its text was read from an image; or ``""``."""
+    ``frame 2`` (a TIFF's), with ``, OCR`` when its text was read from an image; or ``""``."""
     label = ""
-    if page is not None:
+    if format == "image":  # a picture; a multi-frame TIFF's later frames
+        label = f"frame {page}" if page and page > 1 else ""
+    elif page is not None:
         label = f"slide {page}" if format in SLIDE_FORMATS else f"p.{page}"
     elif line_start is not None:
         unit = "row" if format in ROW_FORMATS else "line"

@@ -48,12 +48,12 @@ def test_module_entry_point_and_version() -> None:
 
 @pytest.mark.usefixtures("fake_models")
 def test_ingest_summary_on_stdout_warnings_on_stderr(corpus: Path) -> None:
-    (corpus / "notes.docx").write_bytes(b"PK")
+    (corpus / "notes.pages").write_bytes(b"PK")
     result = run("ingest", str(corpus))
     assert result.exit_code == 0, result.output
     assert "3 added" in result.stdout and "1 skipped" in result.stdout
     assert "warning" not in result.stdout
-    assert "notes.docx" in result.stderr and "unsupported file type" in result.stderr
+    assert "notes.pages" in result.stderr and "unsupported file type" in result.stderr
 
     again = run("ingest", str(corpus), "--json", "-q")
     data = json.loads(again.stdout)

@@ -69,8 +69,11 @@ def test_types_map_names_and_extensions_to_stored_formats() -> None:
     assert parse_filters(types=["rst", "jsonl", "html"]) == Filters(
         formats=("rst", "jsonl", "html")
     )
-    with pytest.raises(UsageError, match=r"unknown document type 'docx' \(--type\)") as caught:
-        parse_filters(types=["pdf,docx"])
+    assert parse_filters(types=["docx,pptx", "xlsx", "py", "ts", "png"]) == Filters(
+        formats=("docx", "pptx", "xlsx", "python", "typescript", "image")
+    )
+    with pytest.raises(UsageError, match=r"unknown document type 'pages' \(--type\)") as caught:
+        parse_filters(types=["pdf,pages"])
     assert "markdown" in (caught.value.hint or "") and "pdf" in (caught.value.hint or "")
     with pytest.raises(UsageError, match="--type needs a type"):
         parse_filters(types=[" , "])
@@ -484,7 +487,7 @@ def test_search_and_ask_flags(notes: Path, store: str | None) -> None:
         (["--after", "yesterday"], "--after 'yesterday' is not a date"),
         (["--before", "2024-02-30"], "--before '2024-02-30' is not a date"),
         (["--after", "2024-06-01", "--before", "2024-05-01"], "is not earlier than --before"),
-        (["--type", "docx"], "unknown document type 'docx' (--type)"),
+        (["--type", "pages"], "unknown document type 'pages' (--type)"),
         (["--tag", " "], "--tag needs a tag"),
     ],
 )
@@ -524,7 +527,7 @@ def test_server_fields_are_checked_by_the_same_parser() -> None:
     bad = [
         ({"after": "soon"}, "after 'soon' is not a date"),
         ({"before": 20240501}, "before must be a date"),
-        ({"type": "docx"}, "unknown document type 'docx' (type)"),
+        ({"type": "pages"}, "unknown document type 'pages' (type)"),
         ({"type": ["pdf", 3]}, "type must be a string or a list of strings"),
         ({"tag": {"a": 1}}, "tag must be a string or a list of strings"),
         ({"after": "2024-06-01", "before": "2024-05-01"}, "is not earlier than before"),
@@ -572,7 +575,7 @@ def test_http_and_mcp_take_the_filter_fields(notes: Path) -> None:
         ok = server.post("/search", {"question": "harbour tram", "type": "md", "tag": ["ops"]})
         assert ok.status_code == 200, ok.text
         assert {Path(h["source"]).name for h in ok.json()["hits"]} == {"release.md", "draft.md"}
-        for body in ({"after": "soon"}, {"type": "docx"}, {"tag": 3}):
+        for body in ({"after": "soon"}, {"type": "pages"}, {"tag": 3}):
             for route in ("/search", "/ask"):
                 response = server.post(route, {"question": "harbour", **body})
                 assert response.status_code == 400, response.text

@@ -99,3 +99,17 @@ def test_report_to_stdout_refused_with_json(corpus: Path) -> None:
 def test_report_to_an_unwritable_place_is_a_clear_error(corpus: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["ingest", str(corpus), "--report", str(tmp_path / "no" / "x")])
     assert result.exit_code == 2 and "cannot write the report" in result.stderr
+
+
+def test_location_labels_name_each_formats_unit() -> None:
+    from ragcli.records import location_label
+
+    assert location_label(3, None, None, "pdf") == "p.3"
+    assert location_label(3, None, None, "pdf", ocr=True) == "p.3, OCR"
+    assert location_label(2, None, None, "pptx") == "slide 2"
+    assert location_label(None, 2, 30, "xlsx") == "rows 2-30"
+    assert location_label(None, 7, 7, "csv") == "row 7"
+    assert location_label(None, 4, 9, "python") == "lines 4-9"
+    assert location_label(1, None, None, "image", ocr=True) == "OCR"
+    assert location_label(2, None, None, "image", ocr=True) == "frame 2, OCR"
+    assert location_label(None, None, None, "docx") == ""

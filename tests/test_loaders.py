@@ -41,7 +41,7 @@ def test_crlf_and_legacy_encodings(tmp_path: Path) -> None:
         ("blank.md", b"  \n\n \t\n", "empty file"),
         ("binary.txt", b"\x00\x01\x02ELF" * 50, "binary file"),
         ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "corrupt or unreadable PDF"),
-        ("image.png", b"\x89PNG....", "unsupported file type"),
+        ("slides.key", b"PK\x03\x04....", "unsupported file type"),
     ],
 )
 def test_unusable_files_raise_loader_error(

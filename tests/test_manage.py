@@ -53,6 +53,7 @@ def test_list_shows_documents_with_chunk_counts(corpus: Path) -> None:
     data = json.loads(run("list", "--json").stdout)
     assert set(data["documents"][0]) == {
         "source", "path", "format", "title", "chunks", "size", "modified_at", "ingested_at",
+        "pages", "ocr_pages", "warnings",
     }  # fmt: skip
 
 

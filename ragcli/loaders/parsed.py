@@ -60,7 +60,13 @@ def open_zip(data: bytes, kind: str) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as e:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        ValueError,
+        OSError,
+    ) as e:
         raise LoaderError(f"not a valid {kind} file (corrupt or not a ZIP container: {e})") from e
     if len(members) > MAX_ZIP_MEMBERS:
         raise LoaderError(f"refused: {len(members)} members in the {kind} container")

@@ -7,8 +7,9 @@ import io
 import logging
 
 from ragcli.errors import LoaderError
+from ragcli.loaders import ocr
 from ragcli.loaders.parsed import Parsed
-from ragcli.loaders.text import paragraphs
+from ragcli.loaders.pdf_text import clean_pages, read_pages
 from ragcli.records import Block
 
 # A PDF page with fewer visible characters than this has, in effect, no text layer.
@@ -18,15 +19,21 @@ SPARSE_PAGE_CHARS = 32
 def parse_pdf(data: bytes) -> Parsed:
     """PDF via pypdf: one or more blocks per page, each with its 1-based page number."""
     blocks, title, pages = parse_pdf_pages(data)
+    # Pages without a text layer are read by OCR when an engine is installed (``ocr``).
+    blocks, notes = ocr.read_sparse_pdf_pages(data, blocks, pages, SPARSE_PAGE_CHARS)
+    if not any(b.text.strip() for b in blocks):
+        raise LoaderError(f"probably scanned: no text layer ({ocr.unread_reason()})")
+    read_by_ocr = len({b.page for b in blocks if b.ocr})
+    if read_by_ocr:
+        notes.insert(0, f"read by OCR: {read_by_ocr} of {pages} page(s)")
     visible: dict[int | None, int] = {}
     for b in blocks:
         visible[b.page] = visible.get(b.page, 0) + _visible(b.text)
     sparse = pages - sum(1 for n in visible.values() if n >= SPARSE_PAGE_CHARS)
-    notes = []
     if sparse * 2 > pages:
         notes.append(
             f"probably scanned: {sparse} of {pages} page(s) have almost no text layer; "
-            "only the text found was indexed"
+            f"only the text found was indexed ({ocr.unread_reason()})"
         )
     return Parsed(blocks, title, pages=pages, notes=notes)
 
@@ -52,16 +59,9 @@ def parse_pdf_pages(data: bytes) -> tuple[list[Block], str | None, int]:
         raise LoaderError(f"corrupt or unreadable PDF ({e})") from e
     except Exception as e:  # pypdf raises many types on malformed input
         raise LoaderError(f"corrupt or unreadable PDF ({type(e).__name__}: {e})") from e
-    blocks: list[Block] = []
-    for number, page in enumerate(pages, start=1):
-        try:
-            text = page.extract_text() or ""
-        except Exception:  # one bad page must not lose the others
-            continue
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        blocks += paragraphs(text.split("\n"), 1, None, page=number)
-    if not any(b.text.strip() for b in blocks):
-        raise LoaderError("probably scanned: no text layer")
+    # Per page: plain text, headers/footers dropped, cut words joined, tables as rows.
+    per_page, _ = clean_pages(read_pages(pages))
+    blocks: list[Block] = [block for page_blocks in per_page for block in page_blocks]
     title = None
     try:
         title = (reader.metadata.title if reader.metadata else None) or None

@@ -8,12 +8,20 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ragcli.errors import LoaderError
+from ragcli.loaders.code import CODE_LOADERS
+from ragcli.loaders.epub import parse_epub
 from ragcli.loaders.html import parse_html
+from ragcli.loaders.image import parse_image
 from ragcli.loaders.jsonl import parse_jsonl
+from ragcli.loaders.mail import parse_eml, parse_mbox
 from ragcli.loaders.markdown import parse_markdown_file
+from ragcli.loaders.notebook import parse_notebook
+from ragcli.loaders.office import parse_docx, parse_odt, parse_rtf
 from ragcli.loaders.parsed import Attachment, Parsed
 from ragcli.loaders.pdf import parse_pdf
 from ragcli.loaders.rst import parse_rst
+from ragcli.loaders.sheets import parse_csv, parse_tsv, parse_xlsx
+from ragcli.loaders.slides import parse_pptx
 from ragcli.loaders.text import parse_text
 from ragcli.records import Block, Document
 
@@ -95,6 +103,9 @@ def as_parsed(result: Parsed | tuple[list[Block], str | None]) -> Parsed:
 
 # Files inside files (a mail's attachment of a mail) are read this deep, no deeper.
 _MAX_DEPTH = 2
+# Attached pictures are photos and logos far more often than scanned text, and OCR costs
+# seconds each: they are not read (a scanned PDF attached is).
+_NOT_ATTACHMENTS = frozenset({"image"})
 
 
 class _File:
@@ -142,8 +153,8 @@ class _File:
     ) -> list[Document]:  # fmt: skip
         suffix = Path(attachment.name).suffix.lower()
         where = f"attachment {attachment.name!r}"
-        if suffix not in LOADERS:
-            return []  # a picture in a signature, a calendar invitation: not a document
+        if suffix not in LOADERS or LOADERS[suffix][0] in _NOT_ATTACHMENTS:
+            return []  # a photo, a logo, a calendar invitation: not a document
         if depth >= _MAX_DEPTH:
             _note(siblings, f"{where} not read: attachments nest deeper than {_MAX_DEPTH}")
             return []
@@ -187,6 +198,23 @@ LOADERS: dict[str, tuple[str, Parser]] = {
     ".html": ("html", parse_html),
     ".htm": ("html", parse_html),
     ".pdf": ("pdf", parse_pdf),
+    ".docx": ("docx", parse_docx),
+    ".odt": ("odt", parse_odt),
+    ".rtf": ("rtf", parse_rtf),
+    ".pptx": ("pptx", parse_pptx),
+    ".png": ("image", parse_image),
+    ".jpg": ("image", parse_image),
+    ".jpeg": ("image", parse_image),
+    ".tif": ("image", parse_image),
+    ".tiff": ("image", parse_image),
+    ".epub": ("epub", parse_epub),
+    ".ipynb": ("ipynb", parse_notebook),
+    ".eml": ("eml", parse_eml),
+    ".mbox": ("mbox", parse_mbox),
+    ".xlsx": ("xlsx", parse_xlsx),
+    ".csv": ("csv", parse_csv),
+    ".tsv": ("tsv", parse_tsv),
+    **CODE_LOADERS,  # source code: .py, .js, .ts, .go, .rs, .java, .c, .cpp, .rb, .sh, ...
 }
 
 

@@ -154,6 +154,16 @@ def _stem(word: str) -> str:
     return word
 
 
+def _forms(word: str) -> set[str]:
+    """The word and what it may be with an ending taken off, so that the forms of one word
+    meet whichever endings each has (crosses/cross, used/use, tides/tide)."""
+    forms = {word, _stem(word)}
+    for suffix in ("ing", "ed", "es", "s", "d"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            forms.add(word[: -len(suffix)])
+    return forms
+
+
 def _content_words(text: str) -> list[str]:
     words = _WORD.findall(_MARKER.sub(" ", text).lower())
     return [w for w in dict.fromkeys(words) if w not in STOPWORDS and w not in _ANSWER_WORDS]
@@ -176,8 +186,8 @@ def check_sentence(
     vocabulary = {w for p in passages for w in _WORD.findall(p.lower())}
     vocabulary |= {_stem(w) for w in vocabulary}
     prefixes = {w[:5] for w in vocabulary if len(w) >= 5}
-    asked = {_stem(w) for w in _content_words(question)}
-    words = [w for w in _content_words(text) if _stem(w) not in asked]
+    asked = {form for w in _content_words(question) for form in _forms(w)}
+    words = [w for w in _content_words(text) if not _forms(w) & asked]
     missing = [w for w in words if not _found(w, vocabulary, prefixes)]
     support = 1.0 - len(missing) / len(words) if words else 1.0
     numbers_ok = not any(any(c.isdigit() for c in w) for w in missing)

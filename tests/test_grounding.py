@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ragcli.grounding import check_answer, split_answer
+from ragcli.grounding import check_answer, check_sentence, split_answer
 from ragcli.records import Hit
 
 PASSAGES = [
@@ -133,3 +133,24 @@ def test_a_negation_elsewhere_in_the_passage_sentence_is_not_a_contradiction() -
                   "faint object that did not appear on any chart.", "obs.md", "k1")  # fmt: skip
     question = "Who discovered the comet spotted at the observatory in 1934?"
     assert check_answer("Hester Abernay [1]", [passage], question).supported
+
+
+def test_words_of_the_question_count_as_asked_whatever_their_ending() -> None:
+    passage = ["Bridge: Morrow viaduct; River: Tamsin; Length (m): 310"]
+    check = check_sentence(
+        "The Morrow viaduct crosses the Tamsin river. [1]", [1], passage,
+        "Which river does the Morrow viaduct cross?",
+    )  # fmt: skip
+    assert check.supported, check
+    code = ['"""Tide height in metres; uses the Brandt harmonic constant 0.8127."""']
+    check = check_sentence(
+        "The harmonic constant used in the tide height calculation is 0.8127. [1]", [1], code,
+        "What harmonic constant does the tide height calculation use?",
+    )  # fmt: skip
+    assert check.supported, check
+    # an answer word the passage lacks is still missing
+    check = check_sentence(
+        "The Morrow viaduct crosses the Severn river. [1]", [1], passage,
+        "Which river does the Morrow viaduct cross?",
+    )  # fmt: skip
+    assert not check.supported and check.missing == ["severn"]

@@ -402,6 +402,64 @@ def test_a_collection_without_the_new_columns_still_searches(
         reader.close()
 
 
+def test_a_collection_made_before_the_loader_columns_keeps_its_tags_and_dates(
+    location: Location, store: str | None
+) -> None:
+    """A collection made before ``pages``/``ocr_pages``/``warnings`` (with ``date`` and
+    ``tags``) is read as it is, its filters intact, and given them by its next writer."""
+    writer = location.create(_manifest())
+    try:
+        owner = _fill(writer)
+        collection_id = getattr(writer, "id", 0)
+    finally:
+        writer.close()
+    drop = "DROP COLUMN pages, DROP COLUMN ocr_pages, DROP COLUMN warnings"
+    if isinstance(location, FolderLocation):
+        import sqlite3
+
+        db = sqlite3.connect(location.directory / "meta.sqlite")
+        for column in ("pages", "ocr_pages", "warnings"):
+            db.execute(f"ALTER TABLE documents DROP COLUMN {column}")
+        db.commit()
+        db.close()
+    else:
+        import psycopg
+
+        assert store is not None
+        with psycopg.connect(store, autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE ragcli_{collection_id}_documents {drop}")
+    query = np.ones(DIM, np.float32) / DIM**0.5
+    reader = location.open()
+    try:
+        tagged = reader.dense(query, 100, Filters(tags=("alpha",)))
+        assert tagged and len(tagged) < len(owner)
+        hits = reader.hits(reader.dense(query, 100))
+        assert len(hits) == len(owner) and not any(h.ocr for h in hits)
+        assert reader.counts()["files_with_warnings"] == 0
+        assert all("warnings" not in d for d in reader.document_details())
+    finally:
+        reader.close()
+    writer = location.open(writable=True)
+    try:
+        document = Document(
+            Path("/docs/scan.pdf"), "scan.pdf", "pdf", [Block("x", page=2, ocr=True)],
+            "e" * 64, 10, NOW, notes=["read by OCR: 1 of 2 page(s)"], pages=2,
+        )  # fmt: skip
+        document_id = writer.add_document(document, 1, None, None)
+        writer.add_chunks(document_id, [Chunk("scan-0", 0, "x", 1, page=2)], query[None, :])
+        writer.save()
+    finally:
+        writer.close()
+    reader = location.open()
+    try:
+        counts = reader.counts()
+        assert counts["files_with_warnings"] == 1 and counts["files_with_ocr"] == 1
+        [scan] = [h for h in reader.hits(reader.dense(query, 100)) if h.source == "scan.pdf"]
+        assert scan.ocr and scan.location == "p.2, OCR"
+    finally:
+        reader.close()
+
+
 # -- the command line -----------------------------------------------------------------------------
 
 

@@ -131,9 +131,13 @@ class SqlStore(ABC):
         return STORED_DOCUMENT_COLUMNS
 
     def _has_metadata(self) -> bool:
-        """Whether the documents table has the later columns (``date``, ``tags``, ``pages``,
-        ``ocr_pages``, ``warnings``; a collection made before them lacks them until its next
-        writer)."""
+        """Whether the documents table has the front matter's columns (``date``, ``tags``; a
+        collection made before them lacks them until its next writer)."""
+        return True
+
+    def _has_loader_columns(self) -> bool:
+        """Whether the documents table has the loader's columns (``pages``, ``ocr_pages``,
+        ``warnings``; the same)."""
         return True
 
     # -- filters -----------------------------------------------------------------------------
@@ -211,7 +215,7 @@ class SqlStore(ABC):
 
     def document_details(self) -> list[dict[str, Any]]:
         """Every document with its size, chunk count and when it was ingested, by source."""
-        columns = DETAIL_COLUMNS + (LOADER_COLUMNS if self._has_metadata() else [])
+        columns = DETAIL_COLUMNS + (LOADER_COLUMNS if self._has_loader_columns() else [])
         rows = self._rows(f"SELECT {', '.join(columns)} FROM {{documents}} ORDER BY source")
         return [dict(zip(columns, r)) for r in rows]
 
@@ -220,7 +224,7 @@ class SqlStore(ABC):
         with warnings, and those with pages read by OCR."""
         documents, files = self._rows("SELECT count(*), count(DISTINCT file) FROM {documents}")[0]
         warned = ocr = 0
-        if self._has_metadata():
+        if self._has_loader_columns():
             warned, ocr = self._rows(
                 "SELECT count(DISTINCT CASE WHEN warnings IS NOT NULL THEN file END), "
                 "count(DISTINCT CASE WHEN ocr_pages IS NOT NULL THEN file END) FROM {documents}"
@@ -256,7 +260,7 @@ class SqlStore(ABC):
         """Hits for (chunk id, score) pairs, in the given order."""
         ids = [int(i) for i, _ in scored]
         found: dict[int, Sequence[Any]] = {}
-        ocr = "d.ocr_pages" if self._has_metadata() else "NULL"
+        ocr = "d.ocr_pages" if self._has_loader_columns() else "NULL"
         for start in range(0, len(ids), _BATCH):
             batch = ids[start : start + _BATCH]
             for r in self._rows(

@@ -154,13 +154,13 @@ class FaissStore(SqlStore):
     def _connect(self) -> None:
         self.db = connect(self.directory / DATABASE)
         self._has_origin = has_origin_columns(self.db)
-        self._has_front_matter = has_metadata_columns(self.db)
+        self._has_front_matter, self._has_loader = has_metadata_columns(self.db)
 
     def _upgrade(self) -> None:
         """Bring an older collection to the current format (new columns, then manifest)."""
         add_origin_columns(self.db)
         add_metadata_columns(self.db)
-        self._has_origin = self._has_front_matter = True
+        self._has_origin = self._has_front_matter = self._has_loader = True
         if self.manifest.get("format_version") != FORMAT_VERSION:
             self.manifest["format_version"] = FORMAT_VERSION
             data = json.dumps(self.manifest, indent=2).encode() + b"\n"
@@ -277,6 +277,9 @@ class FaissStore(SqlStore):
 
     def _has_metadata(self) -> bool:
         return self._has_front_matter
+
+    def _has_loader_columns(self) -> bool:
+        return self._has_loader
 
     def _glob(self, glob: str) -> tuple[str, list[Any]]:
         return "d.source GLOB %s", [glob]

@@ -29,11 +29,14 @@ CREATE TABLE IF NOT EXISTS documents (
     ingested_at REAL NOT NULL,
     root TEXT,    -- the folder argument the file was found in; NULL for a file or glob argument
     origin TEXT,  -- root + the file's path under it (before symlinks are resolved)
-    date REAL,    -- the Markdown front matter's date (epoch seconds); NULL: none
-    tags TEXT,    -- the front matter's tags, a JSON list of lower-case strings; NULL: none
-    pages INTEGER,   -- pages, slides or sheets the file has; NULL: the format has none
-    ocr_pages TEXT,  -- a JSON list of the pages whose text OCR read; NULL: none
-    warnings TEXT    -- a JSON list of what the loader doubted about the file; NULL: none
+    -- The Markdown front matter's date (epoch seconds) and tags (a JSON list of lower-case
+    -- strings); the pages, slides or sheets the file has; the pages whose text OCR read and
+    -- what the loader doubted about the file (JSON lists). NULL: none.
+    date REAL,
+    tags TEXT,
+    pages INTEGER,
+    ocr_pages TEXT,
+    warnings TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_by_file ON documents(file);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -101,10 +104,11 @@ def add_origin_columns(db: sqlite3.Connection) -> None:
     _add_columns(db, _ORIGIN_COLUMNS)
 
 
-def has_metadata_columns(db: sqlite3.Connection) -> bool:
-    """Whether the documents table has the later columns (``date``, ``tags``, ``pages``,
-    ``ocr_pages``, ``warnings``)."""
-    return _has_columns(db, _METADATA_COLUMNS)
+def has_metadata_columns(db: sqlite3.Connection) -> tuple[bool, bool]:
+    """Whether the documents table has the front matter's columns (``date``, ``tags``), and
+    whether it has the loader's (``pages``, ``ocr_pages``, ``warnings``): a collection made
+    before either lacks them until its next writer."""
+    return _has_columns(db, _METADATA_COLUMNS[:2]), _has_columns(db, _METADATA_COLUMNS[2:])
 
 
 def add_metadata_columns(db: sqlite3.Connection) -> None:

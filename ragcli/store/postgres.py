@@ -144,12 +144,13 @@ class PgStore(SqlStore):
                 "run `ragcli ingest PATH` first",
             )
         self._load(row)
-        self._front_matter = has_metadata_columns(self.conn, self.id)
+        self._front_matter, self._loader = has_metadata_columns(self.conn, self.id)
         if self.writable:
             self._lock(exclusive)
-            if not self._front_matter and not exclusive:  # an exclusive writer adds no document
+            upgrade = not (self._front_matter and self._loader)
+            if upgrade and not exclusive:  # an exclusive writer adds no document
                 add_metadata_columns(self.conn, self.id, self.name)
-                self._front_matter = True
+                self._front_matter = self._loader = True
             self.conn.commit()
 
     def _collection_row(self) -> Any:
@@ -228,6 +229,9 @@ class PgStore(SqlStore):
 
     def _has_metadata(self) -> bool:
         return self._front_matter
+
+    def _has_loader_columns(self) -> bool:
+        return self._loader
 
     def _glob(self, glob: str) -> tuple[str, list[Any]]:
         return "d.source ~ %s", [_glob_regex(glob)]

@@ -254,15 +254,17 @@ METADATA_COLUMNS = (
 UPGRADE_LOCK_TIMEOUT = "5s"
 
 
-def has_metadata_columns(conn: Any, collection_id: int) -> bool:
-    """Whether the collection's documents table has the front matter's columns."""
+def has_metadata_columns(conn: Any, collection_id: int) -> tuple[bool, bool]:
+    """Whether the collection's documents table has the front matter's columns (``date``,
+    ``tags``), and whether it has the loader's (``pages``, ``ocr_pages``, ``warnings``)."""
     names = [name for name, _ in METADATA_COLUMNS]
-    found = conn.execute(
-        "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(quote_ident(%s)) "
+    rows = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(quote_ident(%s)) "
         "AND attname = ANY(%s) AND attnum > 0 AND NOT attisdropped",
         (f"ragcli_{collection_id}_documents", names),
-    ).fetchone()[0]
-    return int(found) == len(names)
+    ).fetchall()
+    present = {row[0] for row in rows}
+    return present >= set(names[:2]), present >= set(names[2:])
 
 
 def add_metadata_columns(conn: Any, collection_id: int, name: str) -> None:
@@ -285,7 +287,8 @@ def add_metadata_columns(conn: Any, collection_id: int, name: str) -> None:
     except psycopg.errors.LockNotAvailable:
         raise CollectionBusyError(
             f"collection {name!r} is being read by another process, and this first write by "
-            "this ragcli version adds two columns (date, tags) to its documents table",
+            "this ragcli version adds columns (front matter, pages, OCR, warnings) to its "
+            "documents table",
             "stop the `ragcli serve` or `ragcli mcp` that reads it for a moment, or try again",
         ) from None
 

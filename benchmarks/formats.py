@@ -8,9 +8,11 @@ Word, a slide per abstract, a row per abstract in spreadsheets, a chapter per ab
 e-book, a cell per abstract in a notebook, a message per abstract in an mbox, a function per
 abstract in Python, a page per abstract in PDF), then ingests each format's folder into its
 own fresh collection with the bundled embedder, in this process (imports and the model load
-paid once beforehand), and prints per format: files, chunks, seconds, files/s, chunks/s and
-the share of the time spent reading and chunking (the rest is embedding and committing).
-OCR is measured apart, on a few rendered pages: images and scanned PDF pages are far slower.
+paid once beforehand), and prints per format: files, chunks, seconds, files/s, chunks/s, the
+share of the time spent reading and chunking (in the read-ahead thread, beside embedding and
+committing) and the reading and chunking time per file.
+OCR is measured apart, on A4 pages of 20 lines rendered at 200 dpi, as images and as a
+scanned PDF.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.format_fixtures import _text_image  # noqa: E402
 
 Abstract = tuple[str, str]  # title, text
 
@@ -217,28 +217,30 @@ FORMATS: dict[str, tuple[str, Callable[[Path, list[Abstract]], None]]] = {
 }  # fmt: skip
 
 
-def _ocr_files(folder: Path, pages: int) -> None:
-    """``pages`` images of six lines of text, and one scanned PDF of as many pages."""
+def _ocr_files(folder: Path, pages: int, abstracts: list[Abstract]) -> None:
+    """``pages`` A4 pages at 200 dpi, each of 20 lines of a different Cranfield abstract, as
+    images and as one scanned PDF (every page distinct: none is read from the OCR cache)."""
     import io
+    import textwrap
 
     from fpdf import FPDF
+    from PIL import Image, ImageDraw, ImageFont
 
-    lines = [
-        "The boundary layer thickens downstream of the leading edge.",
-        "Transition occurs earlier at higher free stream turbulence.",
-        "Heat transfer rises sharply where the flow separates.",
-        "Measured pressures agree with theory within three percent.",
-        "The wing was tested at Mach numbers from 0.6 to 2.2.",
-        "Skin friction falls as the Reynolds number increases.",
-    ]
+    font = ImageFont.load_default(size=36)
     pdf = FPDF()
-    for i in range(pages):
-        image = _text_image(lines[i % 2 :] + lines[: i % 2])
-        image.save(folder / f"page{i}.png")
+    for i in range(2 * pages):
+        lines = textwrap.wrap(abstracts[i][1], 70)[:20]
+        image = Image.new("RGB", (1654, 2339), "white")
+        draw = ImageDraw.Draw(image)
+        for n, line in enumerate(lines):
+            draw.text((120, 150 + 90 * n), line, fill="black", font=font)
+        if i < pages:
+            image.save(folder / f"page{i}.png")
+            continue
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         pdf.add_page()
-        pdf.image(buffer, x=10, y=20, w=190)
+        pdf.image(buffer, x=0, y=0, w=210)
     pdf.output(str(folder / "scanned.pdf"))
 
 
@@ -276,7 +278,7 @@ def main() -> None:
 
     print(f"{args.files} files x {args.per_file} Cranfield abstracts per format")
     print(f"{'format':10} {'files':>5} {'chunks':>6} {'seconds':>8} {'files/s':>8} "
-          f"{'chunks/s':>8} {'reading':>8}")  # fmt: skip
+          f"{'chunks/s':>8} {'reading':>8} {'read ms/file':>12}")  # fmt: skip
     for name, (suffix, write) in FORMATS.items():
         folder = work / name
         folder.mkdir()
@@ -285,7 +287,8 @@ def main() -> None:
             write(folder / f"f{i}{suffix}", items)
         seconds, files, chunks, reading = _ingest(folder, f"bench-{name}")
         print(f"{name:10} {files:5d} {chunks:6d} {seconds:8.2f} {files / seconds:8.2f} "
-              f"{chunks / seconds:8.1f} {reading / seconds:8.0%}")  # fmt: skip
+              f"{chunks / seconds:8.1f} {reading / seconds:8.0%} "
+              f"{1000 * reading / max(files, 1):12.0f}")  # fmt: skip
 
     from ragcli.loaders import ocr
 
@@ -294,10 +297,11 @@ def main() -> None:
         return
     folder = work / "ocr"
     folder.mkdir()
-    _ocr_files(folder, args.ocr_pages)
+    _ocr_files(folder, args.ocr_pages, abstracts)
     seconds, files, chunks, reading = _ingest(folder, "bench-ocr")
     pages = 2 * args.ocr_pages
-    print(f"OCR: {args.ocr_pages} images + a {args.ocr_pages}-page scanned PDF: {pages} pages, "
+    print(f"OCR: {args.ocr_pages} A4 images + a {args.ocr_pages}-page scanned PDF (20 lines a "
+          f"page): {pages} pages, "
           f"{chunks} chunks in {seconds:.1f} s, {seconds / pages:.2f} s per page "
           f"({reading / seconds:.0%} reading)")  # fmt: skip
 

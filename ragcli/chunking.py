@@ -34,6 +34,7 @@ class _Unit:
     heading: str | None
     starts_paragraph: bool
     is_heading: bool = False
+    continues_lines: bool = False  # the next lines of the piece before (a cut whole block)
 
 
 def split_sentences(text: str) -> list[tuple[int, str]]:
@@ -51,7 +52,11 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
 
 def _units_of(block: Block) -> list[tuple[str, int | None, int | None]]:
     if block.whole:  # one unit, its line breaks kept (a spreadsheet row, a piece of code)
-        return [(block.text.rstrip().lstrip("\n"), block.line_start, block.line_end)]
+        text = block.text.rstrip()
+        first = block.line_start
+        if first is not None:
+            first += len(text) - len(text.lstrip("\n"))  # blank lines left out before it
+        return [(text.lstrip("\n"), first, block.line_end)]
     units = []
     line, counted = block.line_start or 0, 0  # line breaks counted incrementally: one pass
     for offset, sentence in split_sentences(block.text):
@@ -186,8 +191,50 @@ def _make_units(blocks: Sequence[Block], limit: int, count: TokenCounter) -> lis
     units: list[_Unit] = []
     for (block, text, first, last, para), cost in zip(raw, costs):
         unit = _Unit(text, cost, block.page, first, last, block.heading, para, block.is_heading)
-        units += _split_long(unit, limit, count) if cost > limit else [unit]
+        units += _fit(unit, limit, count) if cost > limit else [unit]
     return units
+
+
+def _fit(unit: _Unit, limit: int, count: TokenCounter) -> list[_Unit]:
+    """A unit over ``limit`` tokens in pieces: between lines when it keeps its line breaks
+    (only a whole block's does), else between words."""
+    if unit.line_start is not None and "\n" in unit.text:
+        return _split_lines(unit, limit, count)
+    return _split_long(unit, limit, count)
+
+
+def _split_lines(unit: _Unit, limit: int, count: TokenCounter) -> list[_Unit]:
+    """Cut a whole multi-line unit (code) between lines, each piece as many whole lines as fit
+    and its own line span; a single line over the limit is cut at words."""
+    assert unit.line_start is not None
+    lines = unit.text.split("\n")
+    costs = _count_all(lines, limit, count)
+    pieces: list[_Unit] = []
+    start, total = 0, 0
+
+    def flush(end: int) -> None:
+        if end > start:
+            text = "\n".join(lines[start:end])
+            first = unit.line_start + start  # type: ignore[operator]
+            last = first + end - start - 1
+            piece = _Unit(text, total, unit.page, first, last, unit.heading, True)
+            piece.continues_lines = bool(pieces)
+            pieces.append(piece)
+
+    for i, cost in enumerate(costs):
+        if cost > limit:
+            flush(i)
+            line = unit.line_start + i
+            long = _Unit(lines[i], cost, unit.page, line, line, unit.heading, True)
+            pieces += _split_long(long, limit, count)
+            start, total = i + 1, 0
+        elif total + cost > limit:
+            flush(i)
+            start, total = i, cost
+        else:
+            total += cost
+    flush(len(lines))
+    return pieces
 
 
 def _section_key(unit: _Unit) -> tuple[int | None, str | None]:
@@ -235,9 +282,7 @@ def _pack_section(
     if not heading or cost > size // 2:
         return _pack(section, size, overlap)
     budget = size - cost
-    fitted = [
-        p for u in section for p in (_split_long(u, budget, count) if u.tokens > budget else [u])
-    ]
+    fitted = [p for u in section for p in (_fit(u, budget, count) if u.tokens > budget else [u])]
     groups = _pack(fitted, budget, overlap)
     for group in groups:
         if not group[0].is_heading:
@@ -271,7 +316,12 @@ def _join(units: list[_Unit]) -> str:
     parts: list[str] = []
     for i, unit in enumerate(units):
         if i:
-            parts.append("\n\n" if unit.starts_paragraph or units[i - 1].is_heading else " ")
+            if unit.continues_lines and not units[i - 1].is_heading:
+                parts.append("\n")
+            elif unit.starts_paragraph or units[i - 1].is_heading:
+                parts.append("\n\n")
+            else:
+                parts.append(" ")
         parts.append(unit.text)
     return "".join(parts)
 

@@ -140,6 +140,13 @@ def test_epub_chapters_in_spine_order_under_their_toc_titles(tmp_path: Path) -> 
     assert "Contents" not in doc.text  # the navigation document is not in the spine
 
 
+def test_epub_spine_listing_a_chapter_many_times_reads_it_once(tmp_path: Path) -> None:
+    repeated = OPF.replace('<itemref idref="c1"/>', '<itemref idref="c1"/>' * 500)
+    assert repeated.count('idref="c1"') == 500
+    doc = _one(_epub(tmp_path / "book.epub", opf=repeated))
+    assert doc.pages == 2 and doc.text.count("Morning came grey and still.") == 1
+
+
 def test_epub2_ncx_titles_when_there_is_no_nav(tmp_path: Path) -> None:
     opf = OPF.replace('<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" '
                       'properties="nav"/>', "")  # fmt: skip

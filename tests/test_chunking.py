@@ -133,3 +133,23 @@ def test_continuation_chunks_carry_their_heading_path() -> None:
     for chunk in chunks[1:]:
         assert chunk.text.startswith("Guide\n\n") and chunk.heading == "Guide"
         assert chunk.n_tokens <= 40
+
+
+def test_whole_code_blocks_over_the_limit_are_cut_between_lines_with_their_spans() -> None:
+    from ragcli.records import Block, Document
+
+    lines = [f"    value_{i} = compute_something(x, {i})" for i in range(23)]
+    code = "\n".join(["def f(x):", *lines])
+    document = Document(
+        Path("/x/m.py"), "m.py", "python",
+        [Block(code, line_start=10, line_end=33, heading="f", whole=True)], "0", 1, 0.0,
+    )  # fmt: skip
+    chunks = split_document(document, lambda texts: [len(t.split()) for t in texts], 40, 0)
+    assert len(chunks) > 1
+    for chunk in chunks:
+        body = chunk.text.split("\n\n", 1)[-1] if chunk.text.startswith("f\n\n") else chunk.text
+        for line in body.split("\n"):
+            assert line in code.split("\n")  # never cut inside a line
+        assert chunk.line_end - chunk.line_start + 1 == len(body.split("\n"))
+        assert code.split("\n")[chunk.line_start - 10] == body.split("\n")[0]
+    assert chunks[0].line_start == 10 and chunks[-1].line_end == 33

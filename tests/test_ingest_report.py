@@ -96,9 +96,16 @@ def test_report_to_stdout_refused_with_json(corpus: Path) -> None:
 
 
 @pytest.mark.usefixtures("fake_models")
-def test_report_to_an_unwritable_place_is_a_clear_error(corpus: Path, tmp_path: Path) -> None:
+def test_report_to_an_unwritable_place_is_refused_before_reading(
+    corpus: Path, tmp_path: Path
+) -> None:
     result = runner.invoke(app, ["ingest", str(corpus), "--report", str(tmp_path / "no" / "x")])
     assert result.exit_code == 2 and "cannot write the report" in result.stderr
+    status = runner.invoke(app, ["status", "--json"])
+    assert status.exit_code != 0  # nothing was ingested
+    for flag in ("--watch", "--dry-run"):
+        refused = runner.invoke(app, ["ingest", str(corpus), "--report", "r.jsonl", flag])
+        assert refused.exit_code == 2 and f"not with {flag}" in refused.stderr
 
 
 def test_location_labels_name_each_formats_unit() -> None:

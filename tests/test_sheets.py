@@ -316,18 +316,33 @@ def test_cell_limit_stops_with_a_note(tmp_path: Path, monkeypatch: pytest.Monkey
     (tmp_path / "long.csv").write_text("a,b\n" + "".join(f"{i},{i}\n" for i in range(100)))
     doc = _load(tmp_path / "long.csv")
     assert [b.line_start for b in doc.blocks] == list(range(2, 16))  # 15 rows of 2 cells
-    assert doc.notes == ["read the first 15 rows: the file is over the limit of 30 cells; "
+    assert doc.notes == ["read the first 15 rows: the file is over the limit of 30 cells or "
+                         f"{sheets.MAX_TEXT_CHARS:,} characters of text; "
                          "the rest was not read"]  # fmt: skip
 
     monkeypatch.setattr(sheets, "MAX_XLSX_CELLS", 10)
     parsed = parse_xlsx(_xlsx_bytes(tmp_path))  # Sales: 4 + 4 + 0 cells, then 4 more: over
     assert [n for _, n, _ in _rows(parsed.blocks)] == [2]
     assert parsed.notes == [
-        "read the first 3 rows of sheet 'Sales': the workbook is over the limit of 10 cells; "
-        "the rest was not read",
+        "read the first 3 rows of sheet 'Sales': the workbook is over the limit of 10 cells "
+        f"or {sheets.MAX_TEXT_CHARS:,} characters of text; the rest was not read",
         "sheets not read (over the limit): 'Staff'",
     ]
     assert parsed.pages == 2
+
+
+def test_text_made_by_repetition_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a 100 KB header name repeated on every row: cut to MAX_HEADER_CHARS
+    header = "x" * 100_000
+    doc = parse_csv(f"{header},b\n".encode() + b"1,2\n" * 300)
+    assert len(doc.blocks) == 300
+    assert doc.blocks[0].text == f"{'x' * sheets.MAX_HEADER_CHARS}: 1; b: 2"
+    # rows' text past the character budget, across sheets too: stopped with a note
+    monkeypatch.setattr(sheets, "MAX_TEXT_CHARS", 100)
+    doc = parse_csv(b"name,value\n" + b"alpha,1\n" * 50)
+    assert 5 <= len(doc.blocks) < 50 and "characters of text" in doc.notes[0]
 
 
 def test_sparse_sheet_with_a_far_cell_stays_cheap(tmp_path: Path) -> None:

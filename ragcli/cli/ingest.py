@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -114,10 +116,8 @@ def ingest(
     with boundary(debug):
         if watch:
             refuse_with_watch(dry_run=dry_run, rebuild=rebuild, shard=shard is not None)
-        if report_file == "-" and json_:
-            raise UsageError(
-                "--report - and --json both write to stdout", "give --report a file name"
-            )
+        if report_file is not None:
+            check_report(report_file, json_, watch=watch, dry_run=dry_run)
         settings = inputs.settings(
             collection=collection,
             embed_model=embed_model,
@@ -146,6 +146,25 @@ def ingest(
         console.render_ingest(
             report, json_, by_format=report_file is not None, to_stderr=report_file == "-"
         )
+
+
+def check_report(target: str, json_: bool, watch: bool, dry_run: bool) -> None:
+    """Refuse an ``--report`` that cannot be written, before anything is read."""
+    if watch or dry_run:
+        given = "--watch" if watch else "--dry-run"
+        raise UsageError(
+            f"--report goes with an ingest that reads files, not with {given}",
+            "run `ragcli ingest PATH... --report FILE` once",
+        )
+    if target == "-":
+        if json_:
+            raise UsageError(
+                "--report - and --json both write to stdout", "give --report a file name"
+            )
+        return
+    folder = Path(target).parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write the report to {target}: no writable folder {folder}")
 
 
 _NOT_WITH_WATCH = {

@@ -11,7 +11,6 @@ or a language whose grammar is not installed is still read: cut at blank lines, 
 from __future__ import annotations
 
 import ast
-import gc
 import importlib
 import re
 import time
@@ -166,8 +165,6 @@ def parse_python(data: bytes) -> Parsed:
     lines = text.split("\n")
     if len(data) > MAX_PYTHON_BYTES:
         return _plain(text, _too_large(len(data), MAX_PYTHON_BYTES))
-    collecting = gc.isenabled()
-    gc.disable()  # ast's nodes hold no cycles; collecting while they are made triples the time
     try:
         with warnings.catch_warnings():  # invalid escapes etc.: the file's business, not ours
             warnings.simplefilter("ignore")
@@ -177,9 +174,6 @@ def parse_python(data: bytes) -> Parsed:
         return _plain(text, f"not valid Python{where}; cut at blank lines")
     except (ValueError, RecursionError, MemoryError) as e:  # NUL bytes, absurd nesting
         return _plain(text, f"not readable as Python ({type(e).__name__}); cut at blank lines")
-    finally:
-        if collecting:
-            gc.enable()
     docstring = ast.get_docstring(tree)
     title = next((line.strip() for line in (docstring or "").splitlines() if line.strip()), None)
     joined: set[int] = set()

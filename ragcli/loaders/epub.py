@@ -47,8 +47,14 @@ def parse_epub(data: bytes) -> Parsed:
                 item.get("media-type", ""),
                 item.get("properties", ""),
             )
-    spine = [manifest[ref.get("idref", "")] for ref in _elements(opf, "itemref")
-             if ref.get("idref", "") in manifest]  # fmt: skip
+    # Each file once, in its first place: a spine listing one chapter many times must not
+    # multiply its text.
+    spine = list(
+        dict.fromkeys(
+            manifest[ref.get("idref", "")] for ref in _elements(opf, "itemref")
+            if ref.get("idref", "") in manifest
+        )
+    )  # fmt: skip
     if not spine:
         raise LoaderError("not a valid epub file (its package lists no chapters)")
     toc = book.toc(opf, manifest)

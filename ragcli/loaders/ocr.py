@@ -48,7 +48,7 @@ MIN_CONFIDENCE = 0.5  # lines the engine is less sure of are dropped
 PDF_DPI = 200
 MAX_PIXELS = 80_000_000  # an image (or TIFF frame) larger than this is refused, not decoded
 MAX_SIDE = 4000  # larger images are scaled down to this before OCR (RapidOCR works at 2000)
-MAX_FRAMES = 1000  # frames of a multi-frame TIFF read, at most
+MAX_FRAMES = 1000  # frames of a multi-frame TIFF, or pages of a scanned PDF, read at most
 CACHE_MAX_FILES = 20_000
 _PARAGRAPH_PITCH = 1.5  # a row this many line heights below the last starts a paragraph
 
@@ -477,7 +477,13 @@ def read_sparse_pdf_pages(
     reader = engine() if numbers else None
     if reader is None:
         return blocks, []
-    found, notes = read_pdf_pages(data, numbers, reader)
+    skipped = numbers[MAX_FRAMES:]
+    found, notes = read_pdf_pages(data, numbers[:MAX_FRAMES], reader)
+    if skipped:
+        notes.append(
+            f"only the first {MAX_FRAMES} pages without a text layer read by OCR; "
+            f"{len(skipped)} more left unread"
+        )
     read = {n for n, found_blocks in found.items() if found_blocks}
     out = [b for b in blocks if b.page not in read]
     for number in sorted(read):

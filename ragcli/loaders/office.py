@@ -31,6 +31,11 @@ MAX_DEPTH = 200
 MAX_RTF_BYTES = 32 * 2**20
 # Columns of one table row read at most (ODF can repeat a cell thousands of times).
 MAX_COLUMNS = 1024
+# A merged cell's text is repeated in each row it spans only up to this length, and a table's
+# rows stop (with what they made so far) past MAX_TABLE_CHARS: a small file whose cells repeat
+# by merging or by reference must not make gigabytes of text.
+MAX_REPEATED_CHARS = 200
+MAX_TABLE_CHARS = 16 * 2**20
 
 # Core-properties titles that libraries write when nobody gave one.
 _DEFAULT_TITLES = {"word document", "powerpoint presentation"}
@@ -92,16 +97,26 @@ def table_blocks(
         return [Block(text, page=page, heading=heading, whole=True)]
     names: list[str] = []
     for cell in table[0]:
-        names.append(names[-1] if cell is None and names else cell or "")
+        names.append(names[-1] if cell is None and names else (cell or "")[:MAX_REPEATED_CHARS])
     blocks = []
+    made = 0
     for row in table[1:]:
         parts = []
         for i, cell in enumerate(row):
             if cell:
                 name = names[i] if i < len(names) else ""
                 parts.append(f"{name}: {cell}" if name else cell)
-        blocks.append(Block("; ".join(parts), page=page, heading=heading, whole=True))
+        text = "; ".join(parts)
+        made += len(text)
+        if made > MAX_TABLE_CHARS:
+            break
+        blocks.append(Block(text, page=page, heading=heading, whole=True))
     return blocks
+
+
+def repeated(text: str) -> str:
+    """A merged cell's text again, in a row it spans after its first: short texts only."""
+    return text if len(text) <= MAX_REPEATED_CHARS else ""
 
 
 def check_xml_size(archive: zipfile.ZipFile, kind: str, names: set[str] | None = None) -> None:
@@ -335,7 +350,7 @@ def _docx_rows(table: Any, depth: int) -> list[list[str | None]]:
             merge = tcpr.find(_W + "vMerge") if tcpr is not None else None
             column = len(row)
             if merge is not None and merge.get(_W_VAL, "continue") != "restart":
-                text = above.get(column, "")
+                text = repeated(above.get(column, ""))
             else:
                 text = " ".join(_docx_plain(tc, depth + 2))
                 above[column] = text
@@ -540,7 +555,7 @@ def _odt_rows(table: Any, depth: int) -> list[list[str | None]]:
             if cell.tag == _TABLE + "covered-table-cell":
                 for _ in range(repeat):
                     text, last = down.get(len(row), ("", -1))
-                    row.append(text if last >= index else None)
+                    row.append(repeated(text) if last >= index else None)
             elif cell.tag == _TABLE + "table-cell":
                 text = " ".join(_odt_plain(cell, depth + 2))
                 spans = _count(cell, _TABLE + "number-rows-spanned", 1 << 20)
@@ -603,10 +618,10 @@ def parse_rtf(data: bytes) -> Parsed:
     if len(_RTF_JUNK.findall(sample)) * 10 > len(sample):
         raise LoaderError("corrupt RTF (binary data where its text should be)")
     blocks = []
-    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
+    for line in text.replace("\r\n", "\n").split("\n"):
         line = clean(line)
         if line:
-            blocks.append(Block(line, line_start=number, line_end=number))
+            blocks.append(Block(line))  # RTF has no lines a reader sees: cited by file
     return Parsed(blocks, title or None)
 
 

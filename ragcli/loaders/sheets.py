@@ -45,6 +45,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ragcli.errors import LoaderError
+from ragcli.loaders.office import check_xml_size
 from ragcli.loaders.parsed import Parsed, open_zip
 from ragcli.loaders.text import WS, decode_text
 from ragcli.records import Block
@@ -56,6 +57,11 @@ MAX_XLSX_CELLS = 1_000_000
 MAX_CSV_CELLS = 5_000_000
 # Rows visited at most, empty ones included (cheap, but not free).
 MAX_ROWS_SCANNED = 5_000_000
+# Characters of row text made from one file at most: a cell repeated by reference (a shared
+# string, a long header name on every row) must not turn a small file into gigabytes.
+MAX_TEXT_CHARS = 64 * 2**20
+# A header name is cut to this many characters: it is repeated on every row.
+MAX_HEADER_CHARS = 200
 # The characters a CSV delimiter may be, in order of preference when the sniffer hesitates.
 _CSV_DELIMITERS = ",;\t|"
 # Enough of a CSV file to sniff its delimiter from.
@@ -70,12 +76,15 @@ class _Budget:
     def __init__(self, cells: int) -> None:
         self.limit = self.cells = cells
         self.rows = MAX_ROWS_SCANNED
+        self.chars_before = 0  # the text of the sheets read before this one
 
-    def spend(self, cells: int) -> bool:
-        """Pay for a row of ``cells`` cells; False when the file is over its budget."""
+    def spend(self, cells: int, table: _Table) -> bool:
+        """Pay for a row of ``cells`` cells (and the text the rows before it made); False
+        when the file is over its budget."""
         self.cells -= cells
         self.rows -= 1
-        return self.cells >= 0 and self.rows >= 0
+        within = self.chars_before + table.chars <= MAX_TEXT_CHARS
+        return self.cells >= 0 and self.rows >= 0 and within
 
 
 def xlsx_column(index: int) -> str:
@@ -137,6 +146,7 @@ class _Table:
         self.names: list[str] | None = None  # None until the header row is seen
         self.header_row: int | None = None
         self.blocks: list[Block] = []
+        self.chars = 0  # of the rows' text so far
 
     def add(self, number: int, cells: Sequence[Any]) -> None:
         """Take row ``number`` (as the spreadsheet numbers it) with its cells' values."""
@@ -151,12 +161,11 @@ class _Table:
                 self.names = self._header(values)
                 return
         parts = [f"{self._name(i)}: {v}" for i, v in enumerate(values) if v]
+        text = "; ".join(parts)
+        self.chars += len(text)
         self.blocks.append(
-            Block(
-                "; ".join(parts), line_start=number, line_end=number, heading=self.heading,
-                whole=True,
-            )
-        )  # fmt: skip
+            Block(text, line_start=number, line_end=number, heading=self.heading, whole=True)
+        )
 
     def _name(self, i: int) -> str:
         assert self.names is not None
@@ -166,7 +175,7 @@ class _Table:
         names: list[str] = []
         seen: set[str] = set()
         for i, value in enumerate(values):
-            name = WS.sub(" ", value).strip()
+            name = WS.sub(" ", value).strip()[:MAX_HEADER_CHARS]
             if not name:
                 name = self.column_name(i + 1)
             elif name in seen:
@@ -186,7 +195,10 @@ class _Table:
 
 def parse_xlsx(data: bytes) -> Parsed:
     """An Excel workbook: per sheet, a heading block (its name), then a block per data row."""
-    open_zip(data, "xlsx").close()  # zip bomb, encryption, not a ZIP: refused before openpyxl
+    # A zip bomb, encryption, not a ZIP: refused before openpyxl. Sheets are streamed, but
+    # the shared strings are read whole.
+    with open_zip(data, "xlsx") as archive:
+        check_xml_size(archive, "xlsx", {"xl/sharedStrings.xml"})
     from openpyxl import load_workbook
 
     try:
@@ -208,6 +220,7 @@ def _read_workbook(workbook: Any) -> Parsed:
     for index, sheet in enumerate(sheets):
         table = _Table(_xlsx_name, sheet.title)
         stopped = _read_sheet(sheet, table, budget, notes)
+        budget.chars_before += table.chars
         if table.blocks:
             blocks.append(Block(sheet.title, heading=sheet.title, is_heading=True))
             blocks += table.blocks
@@ -228,10 +241,11 @@ def _read_sheet(sheet: Any, table: _Table, budget: _Budget, notes: list[str]) ->
     number = 0
     try:
         for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-            if not budget.spend(len(cells)):
+            if not budget.spend(len(cells), table):
                 notes.append(
                     f"read the first {number - 1} rows of sheet {sheet.title!r}: the workbook "
-                    f"is over the limit of {budget.limit:,} cells; the rest was not read"
+                    f"is over the limit of {budget.limit:,} cells or {MAX_TEXT_CHARS:,} "
+                    "characters of text; the rest was not read"
                 )
                 return True
             table.add(number, cells)
@@ -298,10 +312,11 @@ def _read_delimited(text: str, delimiter: str, kind: str) -> Parsed:
     budget = _Budget(MAX_CSV_CELLS)
     notes: list[str] = []
     for number, cells in _records(text, delimiter, kind):
-        if not budget.spend(len(cells)):
+        if not budget.spend(len(cells), table):
             notes.append(
                 f"read the first {number - 1} rows: the file is over the limit of "
-                f"{budget.limit:,} cells; the rest was not read"
+                f"{budget.limit:,} cells or {MAX_TEXT_CHARS:,} characters of text; the rest "
+                "was not read"
             )
             break
         table.add(number, cells)

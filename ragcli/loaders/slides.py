@@ -18,6 +18,7 @@ from ragcli.loaders.office import (
     library_error,
     one_line,
     real_title,
+    repeated,
     table_blocks,
 )
 from ragcli.loaders.parsed import Parsed, open_zip
@@ -112,7 +113,7 @@ def _rows(table: Any) -> list[list[str | None]]:
                 break
             if cell.is_spanned:
                 text, last = down.get(c, ("", -1))
-                cells.append(text if last >= r else None)
+                cells.append(repeated(text) if last >= r else None)
                 continue
             text = cell.text.replace("\v", " ")
             if cell.is_merge_origin and cell.span_height > 1:

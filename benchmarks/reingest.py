@@ -9,7 +9,10 @@ into a fresh collection with the bundled embedder, then prints:
   included), as a fraction of the first ingest;
 - a re-ingest after every file was touched (new mtime, same content: each file is hashed),
   in process and as a command (which must not import torch: there is nothing to embed);
-- a re-ingest after one file changed, with the number of chunks embedded (only that file's).
+- a re-ingest after one file changed, with the number of chunks embedded (only that file's);
+- the folder renamed, then the same files into another collection: the embedding cache's
+  reuse (nothing should be embedded), and a third collection with the cache off, against the
+  first ingest (which wrote the cache).
 """
 
 from __future__ import annotations
@@ -104,6 +107,22 @@ def main() -> None:
     with FaissStore.open(settings.collection_dir, load_vectors=False) as store:
         (document,) = store.documents_of_file(str(changed.resolve()))
     print(f"  chunks of that file: {document.chunks}; chunks embedded: {sum(embedded)}")
+
+    # The embedding cache: the same passages under other names, or in another collection.
+    renamed = work / "renamed"
+    shutil.move(str(folder), renamed)
+    folder = renamed
+    seconds, report = ingest("the folder renamed (every file new to the collection)")
+    print(f"  chunks added: {report.chunks_added}, reused from the embedding cache: "
+          f"{report.chunks_reused}; {seconds / first:.2%} of the first ingest")  # fmt: skip
+    settings = load_settings(collection="bench-copy")
+    seconds, report = ingest("the same files into another collection")
+    print(f"  reused: {report.chunks_reused} of {report.chunks_added}; "
+          f"{seconds / first:.2%} of the first ingest")  # fmt: skip
+    os.environ["RAGCLI_EMBED_CACHE"] = "off"
+    settings = load_settings(collection="bench-no-cache")
+    seconds, _ = ingest("the same files into a third collection, cache off")
+    print(f"  first ingest (cache on, writing it) / this: {first / seconds:.2f}")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -190,6 +190,7 @@ class IngestReport:
     warnings: list[SkippedFile] = field(default_factory=list)  # ingested, with a doubt
     chunks_added: int = 0
     chunks_removed: int = 0
+    chunks_reused: int = 0  # of those added, whose vectors came from the embedding cache
     seconds: float = 0.0
     # The chunks of each file added or updated (what `ingest --watch` says of each change)
     chunks_of: dict[str, int] = field(default_factory=dict)
@@ -213,7 +214,11 @@ class IngestReport:
                 "skipped": len(self.skipped),
                 "warnings": len(self.warnings),
             },
-            "chunks": {"added": self.chunks_added, "removed": self.chunks_removed},
+            "chunks": {
+                "added": self.chunks_added,
+                "removed": self.chunks_removed,
+                "reused": self.chunks_reused,
+            },
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,

@@ -52,3 +52,21 @@ def models_prepare(
         events = console.ConsoleEvents(quiet)
         prepared = preparing.prepare_models(settings, events.status, events.warn)
         console.render_prepared(prepared, json_)
+
+
+@models_app.command("cache")
+def models_cache(
+    clear: bool = typer.Option(
+        False, "--clear", help="Delete the cached vectors (they are made again when needed)."
+    ),
+    json_: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Show the embedding cache (passages embedded once, reused by re-ingests), or clear it."""
+    from ragcli import console
+    from ragcli.models import embedding_cache
+
+    with boundary(debug):
+        settings = inputs.settings()
+        freed = embedding_cache.clear(settings.home) if clear else None
+        console.render_embedding_cache(embedding_cache.describe(settings.home), freed, json_)

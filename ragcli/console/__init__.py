@@ -15,7 +15,7 @@ from ragcli.console.answers import (
     render_search,
     token_event,
 )
-from ragcli.console.catalog import render_models, render_prepared
+from ragcli.console.catalog import render_embedding_cache, render_models, render_prepared
 from ragcli.console.chat import render_chat_help, render_chat_start, render_passages
 from ragcli.console.collections import (
     render_collections,
@@ -62,6 +62,7 @@ __all__ = [
     "render_eval",
     "render_ingest",
     "write_file_reports",
+    "render_embedding_cache",
     "render_models",
     "render_passages",
     "render_prepared",

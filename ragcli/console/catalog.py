@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
@@ -130,3 +130,23 @@ def render_prepared(prepared: list[PreparedModel], as_json: bool) -> None:
             )
         else:
             write("\t".join(cell(f) for f in fields) + "\n")
+
+
+def render_embedding_cache(info: dict[str, Any], freed: int | None, as_json: bool) -> None:
+    """``models cache``: where the embedding cache is, how much it holds; what --clear freed."""
+    if as_json:
+        print_json({**info, **({"freed_bytes": freed} if freed is not None else {})})
+        return
+    from ragcli.console.formats import pairs, size_in_bytes
+
+    rows: list[tuple[str, Any]] = [
+        ("path", info["path"]),
+        ("enabled", "yes" if info["enabled"] else "no (RAGCLI_EMBED_CACHE=off)"),
+        ("embedders", info["files"]),
+        ("vectors", info["vectors"]),
+        ("size", size_in_bytes(info["bytes"]) if stdout_is_terminal() else info["bytes"]),
+        ("limit per embedder", size_in_bytes(info["limit_bytes"])),
+    ]
+    if freed is not None:
+        rows.append(("freed", size_in_bytes(freed) if stdout_is_terminal() else freed))
+    pairs(rows)

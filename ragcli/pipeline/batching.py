@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ragcli.models.embedding import Embedder
+from ragcli.models.embedding_cache import EmbeddingCache
 from ragcli.pipeline.inputs import InputFile
 from ragcli.records import Chunk, Document, IngestReport
 from ragcli.store import Store
@@ -34,8 +37,18 @@ class Batch:
     each batch of its chunks is embedded.
     """
 
-    def __init__(self, store: Store, embedder: Embedder, report: IngestReport) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        report: IngestReport,
+        make_cache: Callable[[], EmbeddingCache | None] | None = None,
+    ) -> None:
         self.store, self.embedder, self.report = store, embedder, report
+        # The vectors of passages embedded before by this embedder, opened when something is
+        # to be embedded (knowing the embedder's dimension and prompt may load its model).
+        self.make_cache = make_cache
+        self.cache: EmbeddingCache | None = None
         self.files: list[Pending] = []
 
     def add(self, pending: Pending) -> None:
@@ -71,7 +84,7 @@ class Batch:
 
     def _add_chunks(self, batch: list[tuple[int, Chunk]]) -> None:
         """Embed one batch of chunks and add them, one run of a document's chunks at a time."""
-        vectors = self.embedder.embed_documents([chunk.text for _, chunk in batch])
+        vectors = self._vectors([chunk.text for _, chunk in batch])
         offset = 0
         while offset < len(batch):
             document_id = batch[offset][0]
@@ -83,3 +96,23 @@ class Batch:
             )
             offset = end
         self.report.chunks_added += len(batch)
+
+    def _vectors(self, texts: list[str]) -> Any:
+        """The texts' vectors: from the cache where it has them, the rest embedded (and kept)."""
+        if self.make_cache is not None:
+            self.cache, self.make_cache = self.make_cache(), None
+        if self.cache is None:
+            return self.embedder.embed_documents(texts)
+        import numpy as np
+
+        known = self.cache.get(texts)
+        missing = [i for i in range(len(texts)) if i not in known]
+        fresh = self.embedder.embed_documents([texts[i] for i in missing])
+        self.cache.put([texts[i] for i in missing], fresh)
+        vectors = np.empty((len(texts), self.cache.dimension), dtype=np.float32)
+        for i, vector in known.items():
+            vectors[i] = vector
+        if missing:
+            vectors[missing] = fresh
+        self.report.chunks_reused += len(known)
+        return vectors

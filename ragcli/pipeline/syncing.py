@@ -13,6 +13,7 @@ from ragcli import loaders, prefetch
 from ragcli.chunking import split_document
 from ragcli.errors import LoaderError
 from ragcli.models.embedding import Embedder
+from ragcli.models.embedding_cache import cache_for
 from ragcli.pipeline.batching import Batch, Pending
 from ragcli.pipeline.inputs import InputFile
 from ragcli.quality import file_report
@@ -71,7 +72,8 @@ class Sync:
         # (and import torch) before anything is known to need embedding.
         self.max_tokens = store.manifest["embedder"].get("max_tokens") or embedder.max_tokens
         self.known: dict[str, list[StoredDocument]] = {}
-        self.batch = Batch(store, embedder, self.report)
+        home = self.settings.home
+        self.batch = Batch(store, embedder, self.report, lambda: cache_for(embedder, home))
         self.last_commit = time.monotonic()
 
     def read(self, item: InputFile, known_sha256: str | None = None) -> _Read:
@@ -130,6 +132,8 @@ class Sync:
         finally:
             reads.close()
             self.events.finish()
+            if self.batch.cache is not None:
+                self.batch.cache.close()
 
     def _looks_unchanged(self, item: InputFile) -> bool:
         stored = self.known.get(str(item.path))

@@ -202,7 +202,12 @@ def cache_for(embedder: Any, home: Path) -> EmbeddingCache | None:
     """The cache of ``embedder``'s vectors, or None when ``RAGCLI_EMBED_CACHE=off``."""
     if (os.environ.get("RAGCLI_EMBED_CACHE") or "on").strip().lower() in ("off", "0", "no"):
         return None
-    return EmbeddingCache(cache_dir(home), identity(embedder), int(embedder.dimension))
+    try:
+        who = identity(embedder)
+    except OSError as e:  # a model folder that cannot be listed: no reuse, the ingest goes on
+        log.info("embedding cache off for this run (%s)", e)
+        return None
+    return EmbeddingCache(cache_dir(home), who, int(embedder.dimension))
 
 
 def describe(home: Path) -> dict[str, Any]:

@@ -379,12 +379,16 @@ class PgStore(SqlStore):
             "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes
         ]
         total = self.chunk_count
+        # Each lexeme's document frequency, all in one statement: the chunks holding any of
+        # them come from the GIN index once, and each count filters those.
+        counts = ", ".join(["count(*) FILTER (WHERE lexemes @@ %s::tsquery)"] * len(queries))
+        found = self._rows(
+            f"SELECT {counts} FROM {{chunks}} WHERE lexemes @@ %s::tsquery",
+            [*queries, " | ".join(queries)],
+        )[0]
         idf = []
-        for query in queries:
-            found = self._rows(
-                "SELECT count(*) FROM {chunks} WHERE lexemes @@ %s::tsquery", (query,)
-            )[0][0]
-            value = math.log((total - found + 0.5) / (found + 0.5))
+        for frequency in found:
+            value = math.log((total - int(frequency) + 0.5) / (int(frequency) + 0.5))
             idf.append(value if value > 0 else 1e-6)
         average = (self._words / total) if total else 1.0
         where, args = self._filter(filters, "c.document_id")

@@ -356,3 +356,33 @@ def test_check_finds_a_lexical_index_out_of_step(tmp_path: Path) -> None:
         )
         with pytest.raises(IncompatibleCollectionError, match="3 chunks but 2 lexical entries"):
             store.check()
+
+
+def _remember(home: str, name: str) -> None:
+    os.environ["RAGCLI_HOME"] = home
+    from ragcli.config import load_settings
+    from ragcli.store.location import remember_store
+
+    for round_ in range(20):  # each rewrite of stores.json must keep the others' entries
+        remember_store(load_settings(collection=name, store=f"postgresql://u@h/db{round_}"))
+
+
+def test_collections_recorded_at_once_by_many_processes_are_all_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    from ragcli.config import load_settings
+    from ragcli.store.location import remembered_stores
+
+    context = multiprocessing.get_context("spawn")
+    names = [f"c{i}" for i in range(6)]
+    workers = [context.Process(target=_remember, args=(str(tmp_path), n)) for n in names]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    monkeypatch.setenv("RAGCLI_HOME", str(tmp_path))
+    stores = remembered_stores(load_settings())
+    assert stores == {n: "postgresql://u@h/db19" for n in names}

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -207,7 +208,7 @@ def remembered_stores(settings: Settings) -> dict[str, str]:
 def _write_stores(settings: Settings, stores: dict[str, str]) -> None:
     path = _stores_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(stores, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
@@ -222,17 +223,38 @@ def remember_store(settings: Settings) -> None:
         if settings.store == FAISS:  # moved to (or made again in) a folder: forget the database
             forget_store(settings)
         return
-    stores = remembered_stores(settings)
-    if stores.get(settings.collection) != without_password(url):
-        stores[settings.collection] = without_password(url)
-        _write_stores(settings, stores)
+    with _stores_locked(settings):  # another ingest may record its collection meanwhile
+        stores = remembered_stores(settings)
+        if stores.get(settings.collection) != without_password(url):
+            stores[settings.collection] = without_password(url)
+            _write_stores(settings, stores)
 
 
 def forget_store(settings: Settings) -> None:
     """Forget the database of a dropped collection."""
-    stores = remembered_stores(settings)
-    if stores.pop(settings.collection, None) is not None:
-        _write_stores(settings, stores)
+    with _stores_locked(settings):
+        stores = remembered_stores(settings)
+        if stores.pop(settings.collection, None) is not None:
+            _write_stores(settings, stores)
+
+
+@contextlib.contextmanager
+def _stores_locked(settings: Settings) -> Iterator[None]:
+    """Hold ``stores.json``'s lock file, so that two processes recording their collections at
+    once both get recorded (where the platform has flock; elsewhere, unlocked)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = _stores_file(settings).with_name(STORES_FILE + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 def store_url(settings: Settings) -> str | None:

@@ -120,3 +120,30 @@ def test_location_labels_name_each_formats_unit() -> None:
     assert location_label(1, None, None, "image", ocr=True) == "OCR"
     assert location_label(2, None, None, "image", ocr=True) == "frame 2, OCR"
     assert location_label(None, None, None, "docx") == ""
+
+
+@pytest.mark.usefixtures("fake_models")
+def test_a_touched_file_with_the_same_bytes_is_not_parsed_again(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from ragcli.loaders import reading
+
+    parsed: list[int] = []
+    fmt, parse = reading.LOADERS[".txt"]
+
+    def counting(data: bytes):  # type: ignore[no-untyped-def]
+        parsed.append(len(data))
+        return parse(data)
+
+    monkeypatch.setitem(reading.LOADERS, ".txt", (fmt, counting))
+    assert runner.invoke(app, ["ingest", str(corpus)]).exit_code == 0
+    assert len(parsed) == 1
+    alpha = corpus / "alpha.txt"
+    os.utime(alpha, (alpha.stat().st_atime, alpha.stat().st_mtime + 60))  # touched, same bytes
+    again = json.loads(runner.invoke(app, ["ingest", str(corpus), "--json"]).stdout)
+    assert again["files"]["unchanged"] == 3 and len(parsed) == 1  # hashed, not parsed
+    alpha.write_text("The Brindle bridge opened in 1933.\n")  # changed: parsed and updated
+    again = json.loads(runner.invoke(app, ["ingest", str(corpus), "--json"]).stdout)
+    assert again["files"]["updated"] == 1 and len(parsed) == 2

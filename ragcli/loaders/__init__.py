@@ -26,6 +26,7 @@ from ragcli.loaders.reading import (
     is_supported,
     load_documents,
     supported_extensions,
+    unchanged_file,
 )
 from ragcli.loaders.rst import parse_rst
 from ragcli.loaders.sheets import parse_csv, parse_tsv, parse_xlsx
@@ -67,4 +68,5 @@ __all__ = [
     "parse_code",
     "parse_python",
     "supported_extensions",
+    "unchanged_file",
 ]

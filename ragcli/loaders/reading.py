@@ -93,6 +93,26 @@ def _parse(
     return documents
 
 
+def unchanged_file(path: Path, source: str, sha256: str) -> Document | None:
+    """A stand-in document (no text) for a file whose bytes still hash to ``sha256``, found
+    without parsing it (a touched scan is not read by OCR again); None when it changed or
+    cannot be read (then loading it says why)."""
+    digest = hashlib.sha256()
+    try:
+        stat = path.stat()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(2**20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    if digest.hexdigest() != sha256:
+        return None
+    return Document(
+        path=path, source=source, format="", blocks=[], sha256=sha256, size=stat.st_size,
+        mtime=stat.st_mtime,
+    )  # fmt: skip
+
+
 def as_parsed(result: Parsed | tuple[list[Block], str | None]) -> Parsed:
     """A parser's result as ``Parsed`` (the simple formats return ``(blocks, title)``)."""
     if isinstance(result, Parsed):

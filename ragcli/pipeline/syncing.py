@@ -79,13 +79,16 @@ class Sync:
     def read(self, item: InputFile, known_sha256: str | None = None) -> _Read:
         """Load and chunk one file (in the read-ahead thread: no store access here).
 
-        A file whose content hashes to ``known_sha256`` is not chunked: chunking counts
-        tokens with the embedder's tokenizer, which loads the model.
+        A file whose content hashes to ``known_sha256`` is neither parsed nor chunked: parsing
+        may mean OCR, and chunking counts tokens with the embedder's tokenizer, which loads
+        the model.
         """
         started = time.perf_counter()
+        if known_sha256 is not None:
+            same = loaders.unchanged_file(item.path, item.source, known_sha256)
+            if same is not None:
+                return _Read([same], None)
         documents = loaders.load_documents(item.path, item.source, item.doc_id, self.max_bytes)
-        if known_sha256 is not None and documents and documents[0].sha256 == known_sha256:
-            return _Read(documents, None)
         chunks = [
             split_document(
                 document,

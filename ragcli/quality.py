@@ -60,7 +60,7 @@ def file_report(
     paged = [b for b in first.blocks if b.page is not None]
     with_text = {b.page for b in paged if b.text.strip()}
     empty = max(pages - len(with_text), 0) if pages and paged else None
-    ocr = {b.page or 1 for b in first.blocks if b.ocr}
+    ocr = first.ocr_pages
     sections = {b.heading for d in documents for b in d.blocks if b.heading}
     notes = list(dict.fromkeys(n for d in documents for n in d.notes))
     return FileReport(

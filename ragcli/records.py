@@ -53,6 +53,11 @@ class Document:
     def text(self) -> str:
         return "\n\n".join(b.text for b in self.blocks)
 
+    @property
+    def ocr_pages(self) -> list[int]:
+        """The pages whose text OCR read (an image file's is page 1)."""
+        return sorted({b.page or 1 for b in self.blocks if b.ocr})
+
 
 @dataclass
 class Chunk:

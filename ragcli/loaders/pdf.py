@@ -26,20 +26,13 @@ def parse_pdf(data: bytes) -> Parsed:
     read_by_ocr = len({b.page for b in blocks if b.ocr})
     if read_by_ocr:
         notes.insert(0, f"read by OCR: {read_by_ocr} of {pages} page(s)")
-    visible: dict[int | None, int] = {}
-    for b in blocks:
-        visible[b.page] = visible.get(b.page, 0) + _visible(b.text)
-    sparse = pages - sum(1 for n in visible.values() if n >= SPARSE_PAGE_CHARS)
+    sparse = len(ocr.sparse_pages(blocks, pages, SPARSE_PAGE_CHARS))
     if sparse * 2 > pages:
         notes.append(
             f"probably scanned: {sparse} of {pages} page(s) have almost no text layer; "
             f"only the text found was indexed ({ocr.unread_reason()})"
         )
     return Parsed(blocks, title, pages=pages, notes=notes)
-
-
-def _visible(text: str) -> int:
-    return len(text) - sum(text.count(c) for c in " \t\n")
 
 
 def parse_pdf_pages(data: bytes) -> tuple[list[Block], str | None, int]:

@@ -198,9 +198,14 @@ class EmbeddingCache:
         )
 
 
+def enabled() -> bool:
+    """Whether ``RAGCLI_EMBED_CACHE`` leaves the cache on (it is, unless off, 0 or no)."""
+    return (os.environ.get("RAGCLI_EMBED_CACHE") or "on").strip().lower() not in ("off", "0", "no")
+
+
 def cache_for(embedder: Any, home: Path) -> EmbeddingCache | None:
     """The cache of ``embedder``'s vectors, or None when ``RAGCLI_EMBED_CACHE=off``."""
-    if (os.environ.get("RAGCLI_EMBED_CACHE") or "on").strip().lower() in ("off", "0", "no"):
+    if not enabled():
         return None
     try:
         who = identity(embedder)
@@ -229,8 +234,7 @@ def describe(home: Path) -> dict[str, Any]:
         "vectors": rows,
         "bytes": size,
         "limit_bytes": limit_bytes(),
-        "enabled": (os.environ.get("RAGCLI_EMBED_CACHE") or "on").strip().lower()
-        not in ("off", "0", "no"),
+        "enabled": enabled(),
     }
 
 

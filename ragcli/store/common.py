@@ -162,7 +162,7 @@ def document_row(
     document: Document, chunk_count: int, root: str | None, origin: str | None
 ) -> tuple[Any, ...]:
     """The values of a new document's row, in the order of ``DOCUMENT_INSERT_COLUMNS``."""
-    read_by_ocr = ocr_pages(document)
+    read_by_ocr = document.ocr_pages
     return (
         document.key,
         str(document.path),
@@ -183,11 +183,6 @@ def document_row(
         json.dumps(read_by_ocr) if read_by_ocr else None,
         json.dumps(document.notes) if document.notes else None,
     )
-
-
-def ocr_pages(document: Document) -> list[int]:
-    """The pages of a document whose text OCR read (an image file's is page 1)."""
-    return sorted({b.page or 1 for b in document.blocks if b.ocr})
 
 
 def make_manifest(

@@ -18,6 +18,8 @@ BACKENDS = ("auto", "llama.cpp", "xllamacpp", "llama-cpp-python", "transformers"
 EMBED_PRECISIONS = ("auto", "float32", "bfloat16")
 CONTEXT_MODES = ("full", "focused")
 ONNX_MODES = ("auto", "off")
+# How a collection keeps its vectors (README "Compressed vectors"); fixed per collection.
+VECTOR_KINDS = ("float32", "int8", "binary")
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -55,6 +57,7 @@ class Settings:
     rerank: str | None = None  # cross-encoder to rerank with; None: no reranking
     chunk_size: int | None = None  # tokens of the embedder's tokenizer; None: collection's
     chunk_overlap: int | None = None
+    vectors: str | None = None  # a VECTOR_KINDS entry; None: the collection's, else the default
     max_tokens: int = 256
     # What of each passage the generator reads: "full", or "focused" (the sentences that
     # bear on the question, README "Measuring answers").
@@ -116,6 +119,10 @@ class Settings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be at least 1")
+        if self.vectors is not None and self.vectors not in VECTOR_KINDS:
+            raise UsageError(
+                f"unknown vectors {self.vectors!r}", f"use one of: {', '.join(VECTOR_KINDS)}"
+            )
         if self.onnx not in ONNX_MODES:
             raise UsageError(
                 f"unknown onnx setting {self.onnx!r}", f"use one of: {', '.join(ONNX_MODES)}"

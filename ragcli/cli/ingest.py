@@ -20,6 +20,7 @@ from ragcli.cli.options import (
     QueryPrompt,
     Quiet,
     Store,
+    Vectors,
 )
 from ragcli.cli.root import boundary
 from ragcli.errors import UsageError
@@ -98,6 +99,7 @@ def ingest(
     document_prompt: DocumentPrompt = None,
     chunk_size: ChunkSize = None,
     chunk_overlap: ChunkOverlap = None,
+    vectors: Vectors = None,
     dry_run: DryRun = False,
     prune: Prune = True,
     rebuild: Rebuild = False,
@@ -125,6 +127,7 @@ def ingest(
             document_prompt=document_prompt,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
+            vectors=vectors,
             store=store,
         )
         events = console.ConsoleEvents(quiet)

@@ -75,6 +75,16 @@ ChunkOverlap = Annotated[
         "[env: RAGCLI_CHUNK_OVERLAP; default: 32].",
     ),
 ]
+Vectors = Annotated[
+    str | None,
+    typer.Option(
+        "--vectors",
+        metavar="KIND",
+        help="How a new collection keeps its vectors: float32 (exact), int8 (4x smaller) or "
+        "binary (32x smaller, rescored); fixed per collection, changed with --rebuild "
+        "[env: RAGCLI_VECTORS; default: float32].",
+    ),
+]
 Mode = Annotated[
     str | None,
     typer.Option(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ragcli.config import Settings
 from ragcli.errors import IncompatibleCollectionError
 from ragcli.models.embedding import collection_prompts, embedder_name
+from ragcli.store.common import vector_kind
 
 
 def check_embedder(manifest: dict, settings: Settings) -> None:
@@ -33,3 +34,10 @@ def check_compatible(manifest: dict, settings: Settings) -> None:
                 "leave the option out to keep the collection's setting, ingest into "
                 "another collection with -c, or re-chunk everything with ingest --rebuild",
             )
+    kept = vector_kind(manifest)
+    if settings.vectors is not None and settings.vectors != kept:
+        raise IncompatibleCollectionError(
+            f"collection {settings.collection!r} keeps {kept} vectors, not {settings.vectors}",
+            "leave --vectors out to keep the collection's, ingest into another collection "
+            "with -c, or convert it with ingest --rebuild --vectors " + settings.vectors,
+        )

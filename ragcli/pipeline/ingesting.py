@@ -21,6 +21,7 @@ from ragcli.pipeline.inputs import Found, Ignore, collect_inputs, in_shard, shar
 from ragcli.pipeline.syncing import Sync, file_source, same_stat
 from ragcli.records import IngestReport, SkippedFile
 from ragcli.store import Store, StoredDocument, make_manifest
+from ragcli.store.common import DEFAULT_VECTORS, vector_kind
 from ragcli.store.location import Location, location_for, remember_store
 
 DEFAULT_CHUNK_SIZE = 200
@@ -258,8 +259,14 @@ class Ingest:
             "chunk_size": settings.chunk_size or old.get("chunk_size") or DEFAULT_CHUNK_SIZE,
             "chunk_overlap": next(v for v in overlaps if v is not None),
         }
+        vectors = settings.vectors or (vector_kind(base) if base else DEFAULT_VECTORS)
         manifest = make_manifest(
-            settings.collection, embedder.name, embedder.dimension, embedder.max_tokens, chunking
+            settings.collection,
+            embedder.name,
+            embedder.dimension,
+            embedder.max_tokens,
+            chunking,
+            vectors,
         )
         manifest["embedder"].update(embedder.prompt_record())
         return embedder, manifest

@@ -185,8 +185,21 @@ def document_row(
     )
 
 
+DEFAULT_VECTORS = "float32"
+
+
+def vector_kind(manifest: dict[str, Any]) -> str:
+    """How the collection keeps its vectors: "float32", "int8" or "binary"."""
+    return str(manifest.get("vectors", "float32"))
+
+
 def make_manifest(
-    name: str, embedder: str, dimension: int, max_tokens: int, chunking: dict[str, int]
+    name: str,
+    embedder: str,
+    dimension: int,
+    max_tokens: int,
+    chunking: dict[str, int],
+    vectors: str = DEFAULT_VECTORS,
 ) -> dict[str, Any]:
     """The settings a collection is bound to for life."""
     return {
@@ -195,6 +208,7 @@ def make_manifest(
         "name": name,
         "embedder": {"name": embedder, "dimension": dimension, "max_tokens": max_tokens},
         "chunking": chunking,
+        "vectors": vectors,
         "created_by": f"ragcli {__version__}",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

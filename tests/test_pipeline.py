@@ -354,7 +354,7 @@ def test_update_remove_and_rebuild_work_on_an_approximate_index(
     settings = load_settings()
     pipeline.ingest(settings, [str(corpus)])
     with FaissStore.open(settings.collection_dir) as store:
-        assert store_module.describe_index(store.index).kind == "approximate"
+        assert store.describe_index().kind == "approximate"
     (corpus / "alpha.txt").write_text("The Brindle bridge was rebuilt in 1990.\n")
     (corpus / "sub" / "gamma.rst").unlink()
     report = pipeline.ingest(settings, [str(corpus)])
@@ -364,7 +364,7 @@ def test_update_remove_and_rebuild_work_on_an_approximate_index(
     assert "1990" in hits[0].text and not any("1932" in h.text for h in hits)
     pipeline.ingest(settings, [], rebuild=True)
     with FaissStore.open(settings.collection_dir) as store:
-        assert store_module.describe_index(store.index).kind == "approximate"
+        assert store.describe_index().kind == "approximate"
     assert _stored_files(settings) == ["alpha.txt", "beta.md"]
 
 

@@ -18,7 +18,6 @@ from ragcli.store import (
     FORMAT_VERSION,
     FaissStore,
     calibrate_probes,
-    describe_index,
     drop_collection,
     folder_files,
     make_manifest,
@@ -64,7 +63,7 @@ def test_round_trip_add_save_reopen_search(tmp_path: Path) -> None:
         assert hits[0].text == "a text 1" and hits[0].rank == 1
         assert hits[0].score == pytest.approx(1.0, abs=1e-5)
         assert (hits[0].line_start, hits[0].source) == (2, "a.txt")
-    assert sorted(p.name for p in directory.glob("vectors-*")) == ["vectors-1.faiss"]
+    assert sorted(p.name for p in directory.glob("*.faiss*")) == ["seg-1.faiss"]
 
 
 def test_unsaved_changes_are_not_visible_and_vanish_on_close(tmp_path: Path) -> None:
@@ -86,14 +85,16 @@ def test_crash_between_vector_write_and_commit_keeps_old_generation(tmp_path: Pa
     with FaissStore.create(directory, _manifest()) as store:
         store.add(_doc("a.txt"), _chunks(2, "a"), _vectors(2, 1))
         store.save()
-    # Leftovers of a writer that died after writing vectors-2 but before its SQLite commit.
-    (directory / "vectors-2.faiss").write_bytes(b"partial")
-    (directory / "vectors-3.faiss.tmp").write_bytes(b"partial")
+    # Leftovers of a writer that died after writing seg-2 but before its SQLite commit, and
+    # of one that died while writing seg-3.
+    (directory / "seg-2.faiss").write_bytes(b"partial")
+    (directory / "seg-2.bits.faiss").write_bytes(b"partial")
+    (directory / "seg-3.faiss.tmp").write_bytes(b"partial")
     with FaissStore.open(directory) as reader:
         assert reader.chunk_count == 2
     with FaissStore.open(directory, writable=True) as writer:
         assert writer.chunk_count == 2
-    assert sorted(p.name for p in directory.glob("vectors-*")) == ["vectors-1.faiss"]
+    assert sorted(p.name for p in directory.glob("*.faiss*")) == ["seg-1.faiss"]
 
 
 def test_delete_and_rollback(tmp_path: Path) -> None:
@@ -143,11 +144,11 @@ def test_damaged_vectors_file_is_a_clear_error(tmp_path: Path) -> None:
     with FaissStore.create(directory, _manifest()) as store:
         store.add(_doc("a.txt"), _chunks(2, "a"), _vectors(2, 1))
         store.save()
-    (directory / "vectors-1.faiss").write_bytes(b"garbage")
+    (directory / "seg-1.faiss").write_bytes(b"garbage")
     with pytest.raises(IncompatibleCollectionError, match="damaged"):
         FaissStore.open(directory)
-    (directory / "vectors-1.faiss").unlink()
-    with pytest.raises(IncompatibleCollectionError, match="vectors-1.faiss missing"):
+    (directory / "seg-1.faiss").unlink()
+    with pytest.raises(IncompatibleCollectionError, match="seg-1.faiss missing"):
         FaissStore.open(directory)
 
 
@@ -161,8 +162,9 @@ def test_reader_keeps_one_snapshot_while_a_writer_commits(tmp_path: Path) -> Non
         writer.delete_file("/docs/a.txt")
         writer.add(_doc("b.txt"), _chunks(3, "b"), _vectors(3, 2))
         writer.save()
-    # The reader still answers from generation 1, whose vectors file is now gone from disk.
-    assert not (directory / "vectors-1.faiss").exists()
+    # The reader still answers from generation 1, whose segment (all of its chunks deleted)
+    # the writer's merge removed from disk.
+    assert not (directory / "seg-1.faiss").exists()
     assert {h.source for h in reader.search(_vectors(1, 5)[0], 10)} == {"a.txt"}
     reader.close()
     with FaissStore.open(directory) as fresh:
@@ -188,16 +190,18 @@ def test_large_collections_get_an_approximate_index_that_still_removes(
     directory = tmp_path / "c"
     vectors = _filled(directory, 30, 10)  # 300 chunks
     with FaissStore.open(directory) as reader:
-        assert describe_index(reader.index).kind == "approximate"
-        assert 1 <= reader.index.nprobe <= reader.index.nlist  # calibrated, saved with it
+        assert reader.describe_index().kind == "approximate"
+        (segment,) = reader.segments
+        index = segment.index
+        assert 1 <= index.nprobe <= index.nlist  # calibrated, saved with it
         # With the saved probes, recall@10 against exact search on stored vectors is >= 0.95.
-        exact = store_module.rebuilt_index(reader.index, 0)
+        exact = store_module.rebuilt_index(index, 0)
         queries = np.concatenate(vectors)
         own = np.arange(1, 301)  # chunk ids, in the order they were added
         truth = store_module.neighbours(exact, queries, own)
-        found = store_module.neighbours(reader.index, queries, own)
+        found = store_module.neighbours(index, queries, own)
         assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]) >= 0.95
-        assert calibrate_probes(reader.index, exact) >= 0.95
+        assert calibrate_probes(index, exact) >= 0.95
         hits = reader.search(vectors[7][3], 1)
         assert hits[0].text == "d7- text 3" and hits[0].score == pytest.approx(1.0, abs=1e-5)
         assert np.allclose(reader.vectors([hits[0].row_id]), vectors[7][3:4], atol=1e-6)
@@ -210,28 +214,43 @@ def test_large_collections_get_an_approximate_index_that_still_removes(
     with FaissStore.open(directory) as reader:
         assert reader.chunk_count == 290
         assert all(h.source != "d7.txt" for h in reader.search(vectors[7][3], 20))
-    with FaissStore.open(directory, writable=True) as writer:  # below half the threshold: exact
+    with FaissStore.open(directory, writable=True) as writer:
         for number in range(8, 30):
             writer.delete_file(f"/docs/d{number}.txt")
-        writer.save()
+        writer.save()  # most of the segment deleted: rewritten, now too small for IVF
     with FaissStore.open(directory) as reader:
-        assert describe_index(reader.index).kind == "exact" and reader.chunk_count == 70
+        assert reader.describe_index().kind == "exact" and reader.chunk_count == 70
+        assert reader.describe_index().segments == 1
 
 
-def test_ivf_is_retrained_when_the_collection_has_grown_fourfold(
+def test_each_segment_gets_the_index_its_size_calls_for_and_compact_merges_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(store_module, "APPROXIMATE_FROM", 100)
     directory = tmp_path / "c"
     _filled(directory, 10, 13)
     with FaissStore.open(directory) as reader:
-        first = reader.index.nlist
+        first = reader.segments[0].index.nlist
     with FaissStore.open(directory, writable=True) as writer:
         for number in range(10, 60):
             writer.add(_doc(f"d{number}.txt"), _chunks(13, f"d{number}-"), _vectors(13, number))
         writer.save()
     with FaissStore.open(directory) as reader:
-        assert reader.index.nlist >= 2 * first and reader.chunk_count == 60 * 13
+        old, new = reader.segments
+        assert (old.index.nlist, old.vectors, new.vectors) == (first, 130, 650)
+        assert new.index.nlist > first and reader.chunk_count == 60 * 13
+        assert reader.search(_vectors(13, 3)[5], 1)[0].text == "d3- text 5"
+        assert reader.search(_vectors(13, 33)[5], 1)[0].text == "d33- text 5"
+    with FaissStore.open(directory, writable=True) as writer:
+        writer.delete_file("/docs/d0.txt")
+        writer.save()
+        assert writer.compact() > 0
+    with FaissStore.open(directory) as reader:
+        (merged,) = reader.segments
+        assert merged.vectors == reader.chunk_count == 59 * 13 and not len(merged.deleted)
+        assert merged.index.nlist > first
+        assert reader.search(_vectors(13, 3)[5], 1)[0].text == "d3- text 5"
+    assert sorted(p.name for p in directory.glob("*.faiss*")) == [merged.file]
 
 
 def test_metadata_only_commit_keeps_the_vectors_file(tmp_path: Path) -> None:
@@ -241,8 +260,8 @@ def test_metadata_only_commit_keeps_the_vectors_file(tmp_path: Path) -> None:
         writer.touch_file("/docs/d0.txt", 5.0)
         writer.set_origin("/docs/d0.txt", "/docs", "/docs/d0.txt")
         writer.save()
-        assert writer.generation == 1 and writer._index is None  # vectors never loaded
-    assert sorted(p.name for p in directory.glob("vectors-*")) == ["vectors-1.faiss"]
+        assert writer.generation == 1 and writer._segments is None  # vectors never loaded
+    assert sorted(p.name for p in directory.glob("*.faiss*")) == ["seg-1.faiss"]
     with FaissStore.open(directory) as reader:
         (stored,) = reader.documents_of_file("/docs/d0.txt")
         assert (stored.mtime, stored.origin) == (5.0, "/docs/d0.txt")
@@ -268,7 +287,7 @@ def test_version_1_collection_is_read_and_upgraded_by_its_next_writer(tmp_path: 
     with FaissStore.open(directory, writable=True) as writer:
         writer.set_origin("/docs/d0.txt", "/docs", "/docs/d0.txt")
         writer.save()
-    assert read_manifest(directory)["format_version"] == FORMAT_VERSION == 2
+    assert read_manifest(directory)["format_version"] == FORMAT_VERSION == 3
     with FaissStore.open(directory) as reader:
         assert reader.ingest_arguments() == ["/docs", "/docs/d1.txt"]
 
@@ -310,9 +329,9 @@ def test_reader_opening_during_a_swap_starts_again_on_the_new_folder(tmp_path: P
     reader = FaissStore.open(current)  # its SQLite connection is to the old folder
     assert reader.generation == 1
     replace_collection(new, current)
-    # Loading again as if it had opened just before the swap: vectors-1 is not in the folder
+    # Loading again as if it had opened just before the swap: seg-1 is not in the folder
     # now, so it reconnects and reads generation 2 of the new collection.
-    reader._index = reader._load_index()
+    reader._segments = reader._load_segments()
     assert reader.chunk_count == 3 and {d.source for d in reader.documents()} == {"new.txt"}
     reader.close()
 
@@ -386,3 +405,210 @@ def test_collections_recorded_at_once_by_many_processes_are_all_kept(
     monkeypatch.setenv("RAGCLI_HOME", str(tmp_path))
     stores = remembered_stores(load_settings())
     assert stores == {n: "postgresql://u@h/db19" for n in names}
+
+
+def _as_format_2(directory: Path) -> None:
+    """Turn a collection into what ragcli wrote before segments: one ``vectors-<generation>``
+    file named by the ``generation`` state, no segments tables."""
+    import sqlite3
+
+    (directory / "seg-1.faiss").rename(directory / "vectors-1.faiss")
+    db = sqlite3.connect(directory / "meta.sqlite")
+    db.executescript(
+        "DROP TABLE segments; DROP TABLE deleted; DELETE FROM state WHERE key = 'layout';"
+    )
+    db.close()
+    manifest = json.loads((directory / "manifest.json").read_text())
+    (directory / "manifest.json").write_text(json.dumps({**manifest, "format_version": 2}))
+
+
+def test_format_2_vectors_file_is_read_and_becomes_the_first_segment(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    vectors = _filled(directory, 5, 4)
+    _as_format_2(directory)
+    with FaissStore.open(directory) as reader:
+        assert reader.chunk_count == 20
+        assert reader.search(vectors[1][2], 1)[0].text == "d1- text 2"
+    with FaissStore.open(directory, writable=True) as writer:
+        writer.delete_file("/docs/d0.txt")
+        writer.add(_doc("new.txt"), _chunks(2, "n"), _vectors(2, 9))
+        writer.save()
+    assert read_manifest(directory)["format_version"] == 3
+    with FaissStore.open(directory) as reader:
+        assert [s.file for s in reader.segments] == ["vectors-1.faiss", "seg-2.faiss"]
+        assert reader.chunk_count == 18
+        assert reader.search(vectors[1][2], 1)[0].text == "d1- text 2"
+        assert reader.search(_vectors(2, 9)[1], 1)[0].text == "n text 1"
+        assert all(h.source != "d0.txt" for h in reader.search(vectors[0][0], 20))
+    with FaissStore.open(directory, writable=True) as writer:
+        writer.compact()
+    assert sorted(p.name for p in directory.glob("*.faiss*")) == ["seg-3.faiss"]
+
+
+# -- segments, deletions, merges, compressed vectors -------------------------------------------
+
+
+def _coded_manifest(kind: str) -> dict:
+    manifest = _manifest()
+    manifest["vectors"] = kind
+    return manifest
+
+
+def _segment_facts(directory: Path) -> list[tuple[str, int, int]]:
+    with FaissStore.open(directory) as reader:
+        return [(s.codec, s.vectors, len(s.deleted)) for s in reader.segments]
+
+
+def test_a_commit_writes_one_new_segment_and_records_deletions_without_rewriting(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "c"
+    _filled(directory, 4, 5)
+    before = (directory / "seg-1.faiss").stat()
+    with FaissStore.open(directory, writable=True) as writer:
+        writer.delete_file("/docs/d1.txt")
+        writer.add(_doc("e.txt"), _chunks(3, "e"), _vectors(3, 7))
+        writer.save()
+    after = (directory / "seg-1.faiss").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert _segment_facts(directory) == [("float32", 20, 5), ("float32", 3, 0)]
+    with FaissStore.open(directory) as reader:
+        assert reader.chunk_count == 18
+        found = {h.source for h in reader.search(_vectors(5, 1)[0], 30)}
+        assert "d1.txt" not in found and {"d0.txt", "e.txt"} <= found
+        assert reader.search(_vectors(3, 7)[2], 1)[0].text == "e text 2"
+        # A filtered search reaches every segment.
+        only = reader.dense(_vectors(1, 3)[0], 10, Filters("e.txt"))
+        assert len(only) == 3
+
+
+def test_chunks_added_and_removed_before_a_commit_never_reach_a_segment(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    _filled(directory, 1, 2)
+    with FaissStore.open(directory, writable=True) as writer:
+        writer.add(_doc("e.txt"), _chunks(3, "e"), _vectors(3, 7))
+        writer.add(_doc("f.txt"), _chunks(2, "f"), _vectors(2, 8))
+        assert writer.delete_file("/docs/e.txt") == 3
+        writer.save()
+    assert _segment_facts(directory) == [("float32", 2, 0), ("float32", 2, 0)]
+
+
+def test_too_many_segments_merge_neighbours_with_the_fewest_vectors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragcli.store import segments as segments_module
+
+    monkeypatch.setattr(segments_module, "MAX_SEGMENTS", 3)
+    directory = tmp_path / "c"
+    _filled(directory, 10, 3)  # one segment of 30
+    for number in range(4):
+        with FaissStore.open(directory, writable=True) as writer:
+            chunks = _chunks(1 + number, f"n{number}-")
+            writer.add(_doc(f"n{number}.txt"), chunks, _vectors(1 + number, 100 + number))
+            writer.save()
+    # 30 | 1 | 2 | 3 -> the two smallest neighbours merge: 30 | 3 | 3; then 30 | 3 | 3 | 4
+    # -> 30 | 6 | 4.
+    facts = _segment_facts(directory)
+    assert [count for _, count, _ in facts] == [30, 6, 4]
+    with FaissStore.open(directory) as reader:
+        ids = [s.first_id for s in reader.segments]
+        assert ids == sorted(ids)
+        assert all(a.last_id < b.first_id for a, b in zip(reader.segments, reader.segments[1:]))
+        assert reader.chunk_count == 40
+        for number in range(4):
+            hit = reader.search(_vectors(1 + number, 100 + number)[number], 1)[0]
+            assert hit.text == f"n{number}- text {number}"
+
+
+def test_merge_plan_rewrites_a_segment_mostly_deleted() -> None:
+    from ragcli.store.segments import Segment, merge_plan
+
+    def segment(vectors: int, deleted: int) -> Segment:
+        s = Segment(1, "f", "float32", 0, 0, vectors)
+        s.deleted = np.arange(deleted)
+        return s
+
+    assert merge_plan([segment(100, 10), segment(5, 0)]) is None
+    assert merge_plan([segment(100, 31), segment(5, 0)]) == (0, 1)
+    assert merge_plan([segment(100, 0)], everything=True) is None
+    assert merge_plan([segment(100, 1)], everything=True) == (0, 1)
+    assert merge_plan([segment(100, 0), segment(5, 0)], everything=True) == (0, 2)
+
+
+@pytest.mark.parametrize("kind", ["int8", "binary"])
+def test_compressed_vectors_search_like_float32(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    from ragcli.store import segments as segments_module
+
+    monkeypatch.setattr(segments_module, "CODE_FROM", 50)
+    rng = np.random.default_rng(3)
+    directory = tmp_path / "c"
+    dim = 32
+    manifest = make_manifest("t", "fake", dim, 60, {"chunk_size": 50, "chunk_overlap": 0})
+    manifest["vectors"] = kind
+    centres = rng.normal(size=(20, dim))
+    vectors = []
+    with FaissStore.create(directory, manifest) as store:
+        for number in range(30):  # 30 documents of 4 chunks, around 20 topics
+            block = centres[number % 20] + 0.4 * rng.normal(size=(4, dim))
+            block = (block / np.linalg.norm(block, axis=1, keepdims=True)).astype(np.float32)
+            vectors.append(block)
+            store.add(_doc(f"d{number}.txt"), _chunks(4, f"d{number}-"), block)
+        store.save()
+        store.add(_doc("small.txt"), _chunks(3, "s"), vectors[0][:3])  # below CODE_FROM
+        store.save()
+    everything = np.concatenate(vectors)
+    with FaissStore.open(directory) as reader:
+        assert [s.codec for s in reader.segments] == [kind, "float32"]
+        assert reader.describe_index().vectors == kind
+        recalls = []
+        for query in everything[::7]:
+            truth = np.argsort(-(everything @ query))[:10] + 1  # ids 1..120 in order
+            found = [i for i, _ in reader.dense(query, 13) if i <= 120][:10]
+            recalls.append(len(set(found) & set(truth.tolist())) / 10)
+            best_id, best = reader.dense(query, 1)[0]
+            assert best <= 1.0 + 1e-5  # cosines, not raw inner products
+        assert np.mean(recalls) >= 0.9
+        hit = reader.search(vectors[5][2], 1)[0]
+        assert hit.text == "d5- text 2" and hit.score == pytest.approx(1.0, abs=0.01)
+        decoded = reader.vectors([hit.row_id])
+        assert float(decoded[0] @ vectors[5][2]) > 0.99
+    # The collection's grid was trained once; merging decodes and re-codes without loss.
+    with FaissStore.open(directory) as reader:
+        before = reader.vectors(list(range(1, 121)))
+    with FaissStore.open(directory, writable=True) as writer:
+        writer.delete_file("/docs/d3.txt")
+        writer.save()
+        writer.compact()
+    with FaissStore.open(directory) as reader:
+        (merged,) = reader.segments
+        assert merged.codec == kind and merged.vectors == 119
+        kept = [i for i in range(1, 121) if not 13 <= i <= 16]
+        assert np.array_equal(reader.vectors(kept), before[np.asarray(kept) - 1])
+
+
+def test_a_merge_killed_before_its_commit_leaves_the_segments_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "c"
+    _filled(directory, 3, 2)
+    with FaissStore.open(directory, writable=True) as writer:
+        writer.add(_doc("e.txt"), _chunks(2, "e"), _vectors(2, 7))
+        writer.save()
+        # The merged segment's file is written, then the process dies before the commit.
+        real_commit = writer._set_state
+
+        def dying(key: str, value: str) -> None:
+            real_commit(key, value)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(writer, "_set_state", dying)
+        with pytest.raises(KeyboardInterrupt):
+            writer.compact()
+    assert _segment_facts(directory) == [("float32", 6, 0), ("float32", 2, 0)]
+    with FaissStore.open(directory) as reader:
+        assert reader.chunk_count == 8
+    with FaissStore.open(directory, writable=True):  # the next writer clears the leftovers
+        pass
+    assert sorted(p.name for p in directory.glob("*.faiss*")) == ["seg-1.faiss", "seg-2.faiss"]

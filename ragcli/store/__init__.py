@@ -2,10 +2,11 @@
 
 ``common`` holds what both share (format, manifest, stored documents, the interface), ``base``
 the SQL both keep (``SqlStore``), ``folder`` the FAISS + SQLite collection (``folder_db`` its
-database, ``folder_files`` its whole-folder lifecycle, ``faiss_index`` its index), ``postgres``
-the PostgreSQL + pgvector collection (``postgres_db`` the server side, ``postgres_collections``
-whole collections), and ``location`` which of them holds a collection
-(``location_for(settings)``) and what ``stores.json`` remembers.
+database, ``folder_files`` its whole-folder lifecycle, ``segments`` its vector segments,
+``faiss_index`` their indexes), ``postgres`` the PostgreSQL + pgvector collection
+(``postgres_db`` the server side, ``postgres_collections`` whole collections), and
+``location`` which of them holds a collection (``location_for(settings)``) and what
+``stores.json`` remembers.
 """
 
 from ragcli.store.common import (

@@ -25,8 +25,8 @@ FORMAT_NAME = "ragcli-collection"
 # columns are only added, an older ragcli reads such a collection as it is (and writes documents
 # without them, which filters then treat as undated and untagged), and a collection without
 # them is read as it is and given them by its next writer.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 
 
@@ -114,6 +114,8 @@ class IndexDescription:
     lists: int | None = None  # IVF lists
     probes: int | None = None  # IVF lists searched per query
     ef_search: int | None = None  # HNSW candidates kept per query
+    vectors: str = "float32"  # how vectors are kept: float32, int8 or binary
+    segments: int | None = None  # segment files (folder store)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +124,8 @@ class IndexDescription:
             "lists": self.lists,
             "probes": self.probes,
             "ef_search": self.ef_search,
+            "vectors": self.vectors,
+            "segments": self.segments,
         }
 
 

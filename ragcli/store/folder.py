@@ -29,9 +29,15 @@ from ragcli.store.base import STORED_DOCUMENT_COLUMNS, SqlStore
 from ragcli.store.common import (
     FORMAT_VERSION,
     MANIFEST,
+    IndexDescription,
     check_dimension,
+    vector_kind,
 )
-from ragcli.store.faiss_index import fitted_index, flat_index, search_index
+from ragcli.store.faiss_index import (
+    Quantizer,
+    build_index,
+    describe_segments,
+)
 from ragcli.store.folder_db import (
     add_metadata_columns,
     add_origin_columns,
@@ -48,6 +54,16 @@ from ragcli.store.folder_files import (
     lock_collection,
     read_manifest,
     write_atomic,
+)
+from ragcli.store.segments import (
+    LEGACY_LAST_ID,
+    Segment,
+    codec_for,
+    merge_plan,
+    read_quantizer,
+    read_segments,
+    search_segments,
+    vectors_of,
 )
 
 if TYPE_CHECKING:
@@ -82,8 +98,13 @@ class FaissStore(SqlStore):
         self._lock_fd: int | None = lock_fd
         self._publish_to: Path | None = None
         self._dirty = False  # an SQLite transaction is open
-        self._index_dirty = False  # the vectors changed since the last commit
-        self._index: Any = None
+        # This writer's chunks not yet committed: their ids and vectors, and committed chunks
+        # it removed.
+        self._new_ids: list[np.ndarray] = []
+        self._new_vectors: list[np.ndarray] = []
+        self._removed: list[int] = []
+        self._segments: list[Segment] | None = None
+        self._quantizer: Quantizer | None = None
         self._load_vectors = load_vectors
         # The first commit makes generation floor + 1: a rebuilt collection never reuses a
         # generation number of the one it replaces, so a reader caught by the swap notices.
@@ -96,9 +117,9 @@ class FaissStore(SqlStore):
             if writable:
                 create_tables(self.db)
                 self._upgrade()
-                self._remove_stale(keep=self.generation or None)
+                self._remove_stale()
             elif load_vectors:
-                self._index = self._load_index()
+                self._segments = self._load_segments()
             else:
                 self._begin_snapshot()
         except sqlite3.DatabaseError as e:
@@ -157,9 +178,20 @@ class FaissStore(SqlStore):
         self._has_front_matter, self._has_loader = has_metadata_columns(self.db)
 
     def _upgrade(self) -> None:
-        """Bring an older collection to the current format (new columns, then manifest)."""
+        """Bring an older collection to the current format (new columns, its vectors file as
+        the first segment, then the manifest)."""
         add_origin_columns(self.db)
         add_metadata_columns(self.db)
+        if self._state("layout") != "segments":
+            self.db.execute("BEGIN IMMEDIATE")
+            for legacy in self._committed_segments():  # the one vectors file, if any
+                self.db.execute(
+                    "INSERT INTO segments (number, file, codec, first_id, last_id, vectors) "
+                    "VALUES (?, ?, 'float32', 0, (SELECT coalesce(max(id), 0) FROM chunks), ?)",
+                    (legacy.number, legacy.file, legacy.vectors),
+                )
+            self._set_state("layout", "segments")
+            self.db.execute("COMMIT")
         self._has_origin = self._has_front_matter = self._has_loader = True
         if self.manifest.get("format_version") != FORMAT_VERSION:
             self.manifest["format_version"] = FORMAT_VERSION
@@ -195,62 +227,78 @@ class FaissStore(SqlStore):
         row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
 
-    def _vectors_path(self, generation: int) -> Path:
-        return self.directory / f"vectors-{generation}.faiss"
-
     @property
-    def index(self) -> Any:
-        """The FAISS index of the committed generation plus this writer's pending changes."""
-        if self._index is None:
+    def segments(self) -> list[Segment]:
+        """The committed segments, loaded (a writer's pending chunks are not among them)."""
+        if self._segments is None:
             if not self.writable and not self._load_vectors:
                 raise RuntimeError("collection opened without its vectors")
-            self._index = self._load_index()
-        return self._index
+            self._segments = self._load_segments()
+        return self._segments
 
-    def _load_index(self) -> Any:
-        import faiss
-
+    def _load_segments(self) -> list[Segment]:
         attempts = 5
         for attempt in range(attempts):
             if not self.writable:
                 self._begin_snapshot()
-            generation = self.generation
-            if generation == 0:
-                return flat_index(int(self.manifest["embedder"]["dimension"]))
-            path = self._vectors_path(generation)
+            segments = self._committed_segments()
+            self._quantizer = read_quantizer(self.db)
             try:
-                index = faiss.read_index(str(path))
-            except RuntimeError:
-                if not path.exists() and not self.writable and attempt < attempts - 1:
-                    # A writer committed a newer generation and removed this one, or a
-                    # rebuild swapped the folder: start again from what is there now.
+                for segment in segments:
+                    segment.load(self.directory)
+            except (RuntimeError, ValueError) as e:
+                missing = [s.file for s in segments if not (self.directory / s.file).exists()]
+                if missing and not self.writable and attempt < attempts - 1:
+                    # A writer merged these segments and removed their files, or a rebuild
+                    # swapped the folder: start again from what is there now.
                     self._reconnect()
                     continue
-                problem = "cannot read" if path.exists() else "missing"
+                problem = f"{missing[0]} missing" if missing else f"cannot read: {e}"
                 raise IncompatibleCollectionError(
-                    f"damaged collection {self.directory.name!r}: {path.name} {problem}",
+                    f"damaged collection {self.directory.name!r}: {problem}",
                     "re-ingest into a new collection (-c NAME)",
                 ) from None
             count = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            if index.ntotal != count:
+            live = sum(s.live for s in segments)
+            if live != count:
                 raise IncompatibleCollectionError(
-                    f"damaged collection {self.directory.name!r}: {index.ntotal} vectors for "
+                    f"damaged collection {self.directory.name!r}: {live} vectors for "
                     f"{count} chunks",
                     "re-ingest into a new collection (-c NAME)",
                 )
-            return index
+            return segments
         raise IncompatibleCollectionError(f"collection {self.directory.name!r} keeps changing")
+
+    def _committed_segments(self) -> list[Segment]:
+        """The segments table's rows, or the single vectors file of a collection made before
+        segments (format 2, not yet opened by a writer)."""
+        import numpy as np
+
+        if self._state("layout") == "segments":
+            return read_segments(self.db)
+        generation = self.generation
+        if not generation:
+            return []
+        count = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        legacy = Segment(
+            generation, f"vectors-{generation}.faiss", "float32", 0, LEGACY_LAST_ID, count
+        )
+        legacy.deleted = np.zeros(0, dtype=np.int64)
+        return [legacy]
 
     def _reconnect(self) -> None:
         self.db.close()
         self.manifest = read_manifest(self.directory)
         self._connect()
 
-    def _remove_stale(self, keep: int | None) -> None:
-        """Delete vector files left by an ingest that died before its commit."""
-        for path in self.directory.glob("vectors-*.faiss*"):
-            if keep is None or path.name != self._vectors_path(keep).name:
-                path.unlink(missing_ok=True)
+    def _remove_stale(self) -> None:
+        """Delete vector files no commit names: left by a writer that died before its commit,
+        or after a merge's commit, before it removed the merged segments."""
+        kept = {name for segment in read_segments(self.db) for name in segment.files()}
+        for pattern in ("vectors-*.faiss*", "seg-*.faiss*"):
+            for path in self.directory.glob(pattern):
+                if path.name not in kept:
+                    path.unlink(missing_ok=True)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -298,7 +346,7 @@ class FaissStore(SqlStore):
         return int(self._rows("SELECT count(*) FROM {chunks}")[0][0])
 
     def _index_problems(self, chunks: int) -> list[str]:
-        vectors = int(self.index.ntotal)
+        vectors = sum(segment.live for segment in self.segments)
         # FTS5 keeps one size row for every text it indexed.
         lexical = int(self._rows("SELECT count(*) FROM chunks_fts_docsize")[0][0])
         found = {"vectors": vectors, "lexical entries": lexical}
@@ -316,29 +364,44 @@ class FaissStore(SqlStore):
 
     @property
     def chunk_count(self) -> int:
-        return int(self.index.ntotal)
+        if self.writable:
+            return self._stored_chunks()
+        return sum(segment.live for segment in self.segments)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["embedder"]["dimension"])
+
+    @property
+    def codec(self) -> str:
+        return vector_kind(self.manifest)
+
+    def describe_index(self) -> IndexDescription:
+        """What kind of vector search the collection does, for ``ragcli status``."""
+        return describe_segments(self.segments, self.codec)
 
     def dense(
         self, vector: np.ndarray, k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]:
-        """(chunk id, cosine) of the ``k`` nearest vectors, best first; with ``filters``, the
-        index searches only the chunks of the documents they allow."""
+        """(chunk id, cosine) of the ``k`` nearest vectors, best first; with ``filters``, only
+        among the chunks of the documents they allow."""
         import numpy as np
 
-        index = self.index
-        if index.ntotal == 0 or k < 1:
+        segments = self.segments
+        if k < 1 or not any(segment.live for segment in segments):
             return []
-        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        check_dimension(self.name, index.d, query.shape[1])
-        if not filters:
-            return search_index(index, query[0], k)
-        where, args = self._document_filter(filters)
-        allowed = self._rows(
-            "SELECT c.id FROM {chunks} c JOIN {documents} d ON d.id = c.document_id "
-            f"WHERE {where}",
-            args,
-        )
-        return search_index(index, query[0], k, np.asarray([r[0] for r in allowed], np.int64))
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        check_dimension(self.name, self.dimension, len(query))
+        allowed = None
+        if filters:
+            where, args = self._document_filter(filters)
+            rows = self._rows(
+                "SELECT c.id FROM {chunks} c JOIN {documents} d ON d.id = c.document_id "
+                f"WHERE {where} ORDER BY c.id",
+                args,
+            )
+            allowed = np.asarray([r[0] for r in rows], np.int64)
+        return search_segments(segments, query, k, allowed, self._quantizer)
 
     def lexical(
         self, terms: Sequence[str], k: int, filters: Filters | None = None
@@ -367,9 +430,7 @@ class FaissStore(SqlStore):
         """The stored vectors of some chunks, one row each."""
         import numpy as np
 
-        if not len(ids):
-            return np.zeros((0, self.index.d), dtype=np.float32)
-        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        return vectors_of(self.segments, np.asarray(ids, dtype=np.int64), self.dimension)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -387,7 +448,6 @@ class FaissStore(SqlStore):
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
         self._write()
-        index = self.index  # loaded (and checked against the chunk count) before rows change
         ids = []
         for c in chunks:
             cursor = self.db.execute(
@@ -407,10 +467,9 @@ class FaissStore(SqlStore):
             )
             ids.append(cursor.lastrowid)
         if ids:
-            index.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
-            )
-            self._index_dirty = True
+            check_dimension(self.name, self.dimension, int(np.shape(vectors)[1]))
+            self._new_ids.append(np.asarray(ids, dtype=np.int64))
+            self._new_vectors.append(np.array(vectors, dtype=np.float32))
 
     def _forget_chunks(self, where: str, args: Sequence[Any]) -> int:
         import numpy as np
@@ -423,59 +482,180 @@ class FaissStore(SqlStore):
                 args,
             )
         ]
-        if ids:
-            self.index.remove_ids(np.asarray(ids, dtype=np.int64))  # loads before rows change
-            self._index_dirty = True
+        pending = set(np.concatenate(self._new_ids).tolist()) if self._new_ids else set()
+        if ids and pending:  # chunks added since the last commit are just dropped
+            gone = np.asarray(ids, dtype=np.int64)
+            for number, added in enumerate(self._new_ids):
+                keep = ~np.isin(added, gone)
+                self._new_ids[number] = added[keep]
+                self._new_vectors[number] = self._new_vectors[number][keep]
+        self._removed += [i for i in ids if i not in pending]
         return len(ids)
 
     def save(self) -> None:
-        """Commit pending changes: new vectors file first, then metadata and generation at once.
+        """Commit pending changes: a new segment file first (if chunks were added), then, in one
+        SQLite transaction, the metadata, the segment, the deleted ids and the generation.
 
-        A commit that changed metadata only (mtimes, origins) keeps the vectors file it has.
+        A commit that changed metadata only (mtimes, origins) writes no vectors. After the
+        commit, segments are merged if they need to be (each merge a commit of its own).
         """
-        import faiss
+        import numpy as np
 
         if not self._dirty:
             return
-        old = self.generation
-        new = old
-        if self._index_dirty:
-            self._index = fitted_index(self._index)
-            new = max(old, self._generation_floor) + 1
-            path = self._vectors_path(new)
-            tmp = path.with_name(path.name + ".tmp")
-            faiss.write_index(self._index, str(tmp))
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            fsync_dir(self.directory)
-            self.db.execute(
-                "INSERT INTO state (key, value) VALUES ('generation', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (str(new),),
+        ids = np.concatenate(self._new_ids) if self._new_ids else np.zeros(0, np.int64)
+        written: list[str] = []
+        if len(ids) or self._removed:
+            generation = self._next_generation()
+            if len(ids):
+                vectors = np.concatenate(self._new_vectors)
+                segment = self._write_segment(
+                    generation, int(ids.min()), int(ids.max()), len(ids),
+                    lambda: iter([(ids, vectors)]),
+                )  # fmt: skip
+                written = segment.files()
+            self.db.executemany(
+                "INSERT OR IGNORE INTO deleted (id) VALUES (?)", [(i,) for i in self._removed]
             )
-        self.db.execute(
-            "INSERT INTO state (key, value) VALUES ('updated_at', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (str(time.time()),),
-        )
-        self.db.execute("COMMIT")
-        self._dirty = self._index_dirty = False
-        if old and new != old:
-            self._vectors_path(old).unlink(missing_ok=True)
+            self._set_state("generation", str(generation))
+        self._set_state("updated_at", str(time.time()))
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            for name in written:
+                (self.directory / name).unlink(missing_ok=True)
+            raise
+        changed = bool(written or self._removed)
+        self._dirty = False
+        self._new_ids, self._new_vectors, self._removed = [], [], []
+        self._segments = None  # what is committed now is read again when needed
         if self._publish_to is not None:
             os.rename(self.directory, self._publish_to)
             fsync_dir(self._publish_to.parent)
             self.directory, self._publish_to = self._publish_to, None
+        if changed:
+            self.merge()
+
+    def _next_generation(self) -> int:
+        return max(self.generation, self._generation_floor) + 1
+
+    def _set_state(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO state (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _write_segment(
+        self, generation: int, first_id: int, last_id: int, count: int, batches: Any
+    ) -> Segment:
+        """Write a segment's files (synced) and record it, in the open transaction.
+
+        Coded as the collection's codec if big enough (``codec_for``); the first segment
+        coded trains the collection's quantizer, recorded in the same transaction.
+        """
+        import faiss
+        import numpy as np
+
+        codec = codec_for(self.codec, count)
+        quantizer = None
+        if codec != "float32":
+            quantizer = read_quantizer(self.db)
+            if quantizer is None:
+                quantizer = Quantizer.train(np.concatenate([v for _, v in batches()]))
+                self._set_state("quantizer", quantizer.to_text())
+        index, bits = build_index(codec, self.dimension, count, batches, quantizer)
+        segment = Segment(generation, f"seg-{generation}.faiss", codec, first_id, last_id, count)
+        for name, item, write in (
+            (segment.file, index, faiss.write_index),
+            (segment.bits_file, bits, faiss.write_index_binary),
+        ):
+            if item is None:
+                continue
+            path = self.directory / name
+            tmp = path.with_name(path.name + ".tmp")
+            write(item, str(tmp))
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        fsync_dir(self.directory)
+        self.db.execute(
+            "INSERT INTO segments (number, file, codec, first_id, last_id, vectors) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (segment.number, segment.file, codec, first_id, last_id, count),
+        )
+        return segment
+
+    def merge(self, everything: bool = False) -> int:
+        """Merge segments while the policy asks for it (``everything``: all into one, without
+        the deleted vectors); returns how many merges were committed."""
+        if not self.writable:
+            raise RuntimeError("collection opened read-only")
+        merges = 0
+        while True:
+            segments = read_segments(self.db)
+            plan = merge_plan(segments, everything)
+            if plan is None:
+                return merges
+            self._merge(segments[plan[0] : plan[1]])
+            merges += 1
+            if everything:
+                return merges
+
+    def _merge(self, group: list[Segment]) -> None:
+        """Replace neighbouring segments by one holding their live vectors, in one commit."""
+        for segment in group:
+            segment.load(self.directory)
+        self._quantizer = read_quantizer(self.db)
+        live = sum(segment.live for segment in group)
+
+        def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for segment in group:
+                yield from segment.batches()
+
+        self.db.execute("BEGIN IMMEDIATE")
+        written: list[str] = []
+        try:
+            generation = self._next_generation()
+            first, last = group[0].first_id, group[-1].last_id
+            numbers = [segment.number for segment in group]
+            marks = ", ".join("?" * len(numbers))
+            self.db.execute(f"DELETE FROM segments WHERE number IN ({marks})", numbers)
+            self.db.execute("DELETE FROM deleted WHERE id BETWEEN ? AND ?", (first, last))
+            if live:
+                merged = self._write_segment(generation, first, last, live, batches)
+                written = merged.files()
+            self._set_state("generation", str(generation))
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            for name in written:
+                (self.directory / name).unlink(missing_ok=True)
+            raise
+        finally:
+            for segment in group:
+                segment.index = segment.bits = None
+        self._segments = None
+        for segment in group:
+            for name in segment.files():
+                (self.directory / name).unlink(missing_ok=True)
+
+    def compact(self) -> int:
+        """Merge every segment into one without the deleted vectors, and give the space of
+        removed chunks back (SQLite VACUUM); returns the bytes the folder shrank by."""
+        before = self.disk_bytes()
+        self.merge(everything=True)
+        self.db.execute("VACUUM")
+        self.checkpoint()
+        return before - self.disk_bytes()
 
     def rollback(self) -> None:
-        """Drop pending changes; the committed vectors are loaded again when next needed."""
+        """Drop pending changes: the chunks added and removed since the last commit."""
         if self._dirty:
             self.db.execute("ROLLBACK")
             self._dirty = False
-        if self._index_dirty:
-            self._index = None
-            self._index_dirty = False
+        self._new_ids, self._new_vectors, self._removed = [], [], []
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (before the folder is moved)."""
@@ -489,7 +669,7 @@ class FaissStore(SqlStore):
             self._dirty = False
             self.db.close()
             self.db = None  # type: ignore[assignment]
-        self._index = None
+        self._segments = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

@@ -1,8 +1,9 @@
 """The folder store's SQLite database: its schema, the query dialect, the version-1 upgrade.
 
 ``meta.sqlite`` holds the documents and chunks (the columns ``base.SqlStore`` reads and writes),
-the lexical index (FTS5, BM25 with Porter stemming, kept in step with the chunks by triggers)
-and a small ``state`` table (the committed generation, when it was committed).
+the lexical index (FTS5, BM25 with Porter stemming, kept in step with the chunks by triggers),
+the vectors' ``segments`` and ``deleted`` chunk ids, and a small ``state`` table (the
+committed generation, when it was committed, the vectors' layout, the int8 grid).
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
 END;
+-- The vectors: segment files of disjoint chunk id ranges (README "Storage"), and the chunks
+-- removed whose vectors are still in a segment.
+CREATE TABLE IF NOT EXISTS segments (
+    number INTEGER PRIMARY KEY,  -- the generation that wrote it
+    file TEXT NOT NULL,          -- seg-<number>.faiss (vectors-<n>.faiss: made before segments)
+    codec TEXT NOT NULL,         -- float32, int8 or binary (then also seg-<number>.bits.faiss)
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
+    vectors INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deleted (id INTEGER PRIMARY KEY);
 CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
     INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;

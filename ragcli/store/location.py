@@ -23,7 +23,6 @@ from ragcli.store import (
     FaissStore,
     IndexDescription,
     Store,
-    describe_index,
     discard_staging,
     drop_collection,
     new_collection_dir,
@@ -117,7 +116,7 @@ class FolderLocation:
         shutil.rmtree(staging_dir(self.directory), ignore_errors=True)
 
     def describe_index(self, store: Store) -> IndexDescription:
-        return describe_index(_folder_store(store).index)
+        return _folder_store(store).describe_index()
 
     def drop(self) -> None:
         drop_collection(self.directory)

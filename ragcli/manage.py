@@ -187,6 +187,38 @@ def remove_documents(settings: Settings, targets: list[str]) -> RemoveReport:
 
 
 @dataclass
+class CompactReport:
+    """What ``ragcli compact`` did: the vector segments and bytes on disk before and after."""
+
+    collection: str
+    segments_before: int | None
+    segments_after: int | None
+    disk_bytes_before: int
+    disk_bytes_after: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "segments_before": self.segments_before,
+            "segments_after": self.segments_after,
+            "disk_bytes_before": self.disk_bytes_before,
+            "disk_bytes_after": self.disk_bytes_after,
+        }
+
+
+def compact(settings: Settings) -> CompactReport:
+    """Merge the collection's vector segments into one without removed chunks' vectors, and
+    give the space removed chunks took back (the collection stays readable throughout)."""
+    location = location_for(settings)
+    location.recover()
+    with opened(location, writable=True) as store:
+        before = location.describe_index(store).segments, store.disk_bytes()
+        store.compact()
+        after = location.describe_index(store).segments, store.disk_bytes()
+    return CompactReport(settings.collection, before[0], after[0], before[1], after[1])
+
+
+@dataclass
 class CollectionSummary:
     """One line of ``ragcli collections``."""
 

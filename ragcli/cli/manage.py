@@ -1,4 +1,5 @@
-"""Collections as a whole: ``status``, ``list``, ``remove``, ``collections`` and its ``drop``."""
+"""Collections as a whole: ``status``, ``list``, ``remove``, ``compact``, ``collections`` and
+its ``drop``."""
 
 from __future__ import annotations
 
@@ -54,6 +55,15 @@ def remove(
                 f"not in collection {report.collection!r}: {', '.join(report.not_found)}",
                 "`ragcli list` shows what it holds",
             )
+
+
+def compact(collection: Collection = None, json_: Json = False, debug: Debug = False) -> None:
+    """Merge the collection's vector segments into one and give back the space removed
+    chunks take; searches go on meanwhile."""
+    from ragcli import console, manage
+
+    with boundary(debug):
+        console.render_compacted(manage.compact(inputs.settings(collection=collection)), json_)
 
 
 collections_app = typer.Typer(

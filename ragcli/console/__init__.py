@@ -19,6 +19,7 @@ from ragcli.console.catalog import render_embedding_cache, render_models, render
 from ragcli.console.chat import render_chat_help, render_chat_start, render_passages
 from ragcli.console.collections import (
     render_collections,
+    render_compacted,
     render_documents,
     render_dropped,
     render_ingest,
@@ -66,6 +67,7 @@ __all__ = [
     "render_models",
     "render_passages",
     "render_prepared",
+    "render_compacted",
     "render_removed",
     "render_search",
     "render_similarity",

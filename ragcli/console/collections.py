@@ -16,6 +16,7 @@ from ragcli.errors import UsageError
 from ragcli.manage import (
     CollectionStatus,
     CollectionSummary,
+    CompactReport,
     DocumentList,
     DropReport,
     RemoveReport,
@@ -187,6 +188,19 @@ def render_removed(report: RemoveReport, as_json: bool) -> None:
     write(
         f"collection '{report.collection}': {len(report.removed)} document(s) removed, "
         f"{report.chunks_removed} chunks\n"
+    )
+
+
+def render_compacted(report: CompactReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.to_dict())
+        return
+    segments = ""
+    if report.segments_before is not None:
+        segments = f"{report.segments_before} -> {report.segments_after} vector segments, "
+    write(
+        f"collection '{report.collection}' compacted: {segments}"
+        f"{size_in_bytes(report.disk_bytes_before)} -> {size_in_bytes(report.disk_bytes_after)}\n"
     )
 
 

@@ -121,6 +121,10 @@ class SqlStore(ABC):
     def rollback(self) -> None: ...
 
     @abstractmethod
+    def compact(self) -> None:
+        """Give back the space removed chunks still take (a writer, nothing pending)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def _root(self) -> str:

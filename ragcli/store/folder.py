@@ -641,14 +641,12 @@ class FaissStore(SqlStore):
             for name in segment.files():
                 (self.directory / name).unlink(missing_ok=True)
 
-    def compact(self) -> int:
+    def compact(self) -> None:
         """Merge every segment into one without the deleted vectors, and give the space of
-        removed chunks back (SQLite VACUUM); returns the bytes the folder shrank by."""
-        before = self.disk_bytes()
+        removed chunks' rows back (SQLite VACUUM)."""
         self.merge(everything=True)
         self.db.execute("VACUUM")
         self.checkpoint()
-        return before - self.disk_bytes()
 
     def rollback(self) -> None:
         """Drop pending changes: the chunks added and removed since the last commit."""

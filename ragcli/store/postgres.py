@@ -506,6 +506,20 @@ class PgStore(SqlStore):
         self._dirty = False
         self._chunk_delta = self._word_delta = 0
 
+    def compact(self) -> None:
+        """VACUUM the collection's tables, so the space of removed chunks is reused and the
+        planner's statistics are fresh (PostgreSQL keeps no segments to merge)."""
+        from psycopg import sql
+
+        if self.conn.info.transaction_status:  # VACUUM runs outside a transaction
+            self.conn.commit()
+        self.conn.autocommit = True
+        try:
+            for table in (self.chunks_table, self.documents_table):
+                self.conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(table))
+        finally:
+            self.conn.autocommit = False
+
     def checkpoint(self) -> None:
         """Nothing to fold: PostgreSQL keeps its own write-ahead log."""
 

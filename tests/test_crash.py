@@ -247,3 +247,49 @@ def test_sigkill_during_a_rebuild_keeps_the_old_collection(tmp_path: Path) -> No
     after = _contents(directory)
     assert set(after) == set(before)
     assert sum(len(t) for t, _ in after.values()) > sum(len(t) for t, _ in before.values())
+
+
+def _segment_files(directory: Path) -> set[str]:
+    return {p.name for p in directory.glob("seg-*.faiss*")}
+
+
+def test_sigkill_during_compact_keeps_a_whole_collection(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus")
+    home = tmp_path / "home"
+    directory = home / "collections" / "default"
+    # One commit a file: many segments, merged as they go; then a third of the files removed.
+    done = _ragcli(home, "ingest", str(corpus), "-q", commit_every="0")
+    assert done.returncode == 0, done.stderr
+    removed = _ragcli(home, "remove", str(corpus / "part1"))
+    assert removed.returncode == 0, removed.stderr
+    expected = _contents(directory)
+    assert len(expected) == FILES - FILES // 3
+    with FaissStore.open(directory) as reader:
+        assert len(reader.segments) > 1 and any(len(s.deleted) for s in reader.segments)
+    started = time.monotonic()
+    timing = _ragcli(tmp_path / "unused", "compact", "-c", "nothing")  # start-up cost alone
+    startup = time.monotonic() - started
+    assert timing.returncode != 0
+
+    # Killed as soon as the merged segment's file appears (written, maybe not committed), and
+    # at points around the end of start-up.
+    for delay in (None, None, 0.8, 0.95, 1.05, 1.2):
+        before = _segment_files(directory)
+        process = _start(home, "compact")
+        if delay is None:
+            _kill_when(process, lambda before=before: bool(_segment_files(directory) - before))
+        else:
+            time.sleep(startup * delay)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        _same(_contents(directory), expected)
+        if process.returncode != -signal.SIGKILL:
+            break  # it finished first: the collection is compacted already
+    finished = _ragcli(home, "compact", "--json")
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["segments_after"] == 1
+    _same(_contents(directory), expected)
+    with FaissStore.open(directory) as reader:
+        (segment,) = reader.segments
+        assert not len(segment.deleted)
+    assert _segment_files(directory) == {segment.file}  # no file left behind by a kill

@@ -30,15 +30,19 @@ def run(*args: str, input: str | None = None):
 def test_status_json_and_plain(corpus: Path, store: str | None) -> None:
     run("ingest", str(corpus))
     data = json.loads(run("status", "--json").stdout)
-    assert data["collection"] == "default" and data["format_version"] == 2
+    assert data["collection"] == "default" and data["format_version"] == 3
     assert (data["documents"], data["files"]) == (3, 3) and data["chunks"] >= 3
     assert data["embedder"]["name"] == "fake-embedder" and data["embedder"]["dimension"] == 64
     assert data["chunking"] == {"chunk_size": 200, "chunk_overlap": 32}
     assert data["index"]["kind"] == "exact" and data["disk_bytes"] > 0
     assert data["updated_at"].endswith("Z") and data["generation"] == 1
     plain = run("status").stdout.splitlines()
-    index = "flat inner product" if store is None else "pgvector sequential scan"
-    assert "documents\t3" in plain and f"index\texact ({index})" in plain
+    index = (
+        "exact (flat inner product), float32 vectors, 1 segment"
+        if store is None
+        else "exact (pgvector sequential scan)"
+    )
+    assert "documents\t3" in plain and f"index\t{index}" in plain
     if store is not None:  # where it lives, without the password
         assert data["path"].startswith("postgresql://postgres:***@/") and "default" in data["path"]
     missing = run("status", "-c", "nope")

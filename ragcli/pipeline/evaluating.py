@@ -66,6 +66,8 @@ def dataset_collection(settings: Settings, dataset: Dataset) -> str:
     digest.update(
         f"{embedder_name(settings.embed_model)}:{settings.chunk_size}:{settings.chunk_overlap}".encode()
     )
+    if settings.vectors is not None:  # another codec, another collection
+        digest.update(f":{settings.vectors}".encode())
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset.root.resolve().name).strip("-.") or "dataset"
     return f"eval-{slug[:40]}-{digest.hexdigest()[:10]}"
 

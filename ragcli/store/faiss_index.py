@@ -437,7 +437,7 @@ def describe_segments(segments: Sequence[Any], codec: str) -> IndexDescription:
     biggest = max(segments, key=lambda s: s.vectors)
     approximate = is_approximate(biggest.index)
     kind = "approximate" if approximate else "exact"
-    how = describe_index(biggest.index).summary if approximate else "exact"
+    how = describe_index(biggest.index).summary
     count = len(segments)
     summary = f"{how}, {codec} vectors, {count} segment{'s' if count != 1 else ''}"
     return IndexDescription(

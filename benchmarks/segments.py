@@ -6,7 +6,8 @@ document in a 1M-chunk collection; segments against rewriting every vector.
 ``--real``: Cranfield's documents (one file each) plus SciFact-train's corpus (one JSON Lines
 file), about 12,000 chunks, ingested with the bundled embedder by this tree and by ``--old``
 (a git revision from before segments, checked out into a temporary worktree; its ingest reuses
-this one's vectors from the embedding cache). Then one small file is changed and both re-ingest
+this one's vectors from the embedding cache; with RAGCLI_HOME set, that home's cache serves
+both). Then one small file is changed and both re-ingest
 it as ``python -m ragcli ingest``; printed: the blocks the kernel wrote for each (``ru_oublock``
 of the finished child, 512 bytes each) and the wall time.
 
@@ -56,7 +57,8 @@ def real(old: str) -> None:
         folder = work / "docs"
         shutil.copytree(DATA / "cranfield/docs", folder)
         shutil.copy(DATA / "scifact-train/corpus.jsonl", folder / "scifact.jsonl")
-        home = work / "home"
+        # RAGCLI_HOME, if set, lends its embedding cache (its collections are left alone).
+        home = Path(os.environ.get("RAGCLI_HOME") or work / "home")
         worktree = work / "old"
         subprocess.run(
             ["git", "worktree", "add", "--detach", str(worktree), old],
@@ -74,13 +76,15 @@ def real(old: str) -> None:
             seconds, written = _ingest(tree, home, folder, _name(label))
             chunks = _chunks(home, _name(label))
             print(f"{label:<32}{chunks:>8}{written / 1e6:>12.2f}{seconds:>9.1f}", flush=True)
+        for label in trees:
+            shutil.rmtree(home / "collections" / _name(label), ignore_errors=True)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(work / "old")], cwd=REPO)
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _name(label: str) -> str:
-    return "segments" if label.startswith("segments") else "single"
+    return "bench-segments" if label.startswith("segments") else "bench-single-file"
 
 
 def _chunks(home: Path, collection: str) -> int:

@@ -38,8 +38,12 @@ EXACT_FILTER_LIMIT = 20_000
 RESCORE_FACTOR = 10
 RESCORE_MIN = 100
 # The int8 grid reaches this share of a dimension's training range beyond each end, so later
-# vectors rarely fall outside it.
-GRID_MARGIN = 0.1
+# vectors rarely fall outside it. Trained on Cranfield's first 1,024 chunks, 0.1 left 0.024%
+# of all its components outside (worst cosine error 2.3e-3), 0.25 0.001% (5e-4), for a mean
+# cosine error of 4e-5 either way.
+GRID_MARGIN = 0.25
+# The grid is trained on at most this many vectors.
+GRID_SAMPLE = 200_000
 
 Batches = Callable[[], Iterator[tuple["np.ndarray", "np.ndarray"]]]
 
@@ -148,7 +152,7 @@ def build_index(
                 faiss.METRIC_INNER_PRODUCT, False,  # codes of the vectors, not of residuals
             )  # fmt: skip
         index.cp.spherical = True  # unit vectors: centroids on the sphere too
-        index.train(_sample(batches, count, 64 * lists))
+        index.train(sample(batches, count, 64 * lists))
         if quantizer is not None and codec != "float32":
             quantizer.code(index.sq)
         # Hash table: reconstruct by id, for rescoring, filtered search and merging.
@@ -178,7 +182,7 @@ def build_index(
     return index, bits
 
 
-def _sample(batches: Batches, count: int, size: int) -> np.ndarray:
+def sample(batches: Batches, count: int, size: int) -> np.ndarray:
     """About ``size`` of the vectors, picked evenly at random (the same ones every time)."""
     import numpy as np
 

@@ -34,9 +34,11 @@ from ragcli.store.common import (
     vector_kind,
 )
 from ragcli.store.faiss_index import (
+    GRID_SAMPLE,
     Quantizer,
     build_index,
     describe_segments,
+    sample,
 )
 from ragcli.store.folder_db import (
     add_metadata_columns,
@@ -555,14 +557,13 @@ class FaissStore(SqlStore):
         coded trains the collection's quantizer, recorded in the same transaction.
         """
         import faiss
-        import numpy as np
 
         codec = codec_for(self.codec, count)
         quantizer = None
         if codec != "float32":
             quantizer = read_quantizer(self.db)
             if quantizer is None:
-                quantizer = Quantizer.train(np.concatenate([v for _, v in batches()]))
+                quantizer = Quantizer.train(sample(batches, count, GRID_SAMPLE))
                 self._set_state("quantizer", quantizer.to_text())
         index, bits = build_index(codec, self.dimension, count, batches, quantizer)
         segment = Segment(generation, f"seg-{generation}.faiss", codec, first_id, last_id, count)

@@ -1,5 +1,6 @@
 """The PostgreSQL store on a real server: what only it does (shards and concurrent ingesters,
-remembered URLs, HNSW, its error messages), and crash safety with real processes.
+readers that hold no transaction between reads, remembered URLs, HNSW, its error messages), and
+crash safety with real processes.
 
 The behaviour both stores share is tested once for both, in test_pipeline.py and
 test_manage.py (the ``store`` fixture).
@@ -26,11 +27,16 @@ from typer.testing import CliRunner
 from ragcli import pipeline
 from ragcli.cli import app
 from ragcli.config import load_settings
-from ragcli.errors import EXIT_BUSY, EXIT_STORE, StoreUnavailableError
+from ragcli.errors import (
+    EXIT_BUSY,
+    EXIT_STORE,
+    CollectionNotFoundError,
+    StoreUnavailableError,
+)
 from ragcli.filters import Filters
 from ragcli.models import embedding
 from ragcli.store import postgres as pgstore
-from ragcli.store import postgres_db
+from ragcli.store import postgres_collections, postgres_db
 from ragcli.store.location import location_for, opened, remembered_stores
 
 from .conftest import REPO, FakeEmbedder, check_consistent, fresh_database, stored_files
@@ -180,6 +186,52 @@ def test_concurrent_ingests_of_the_same_files_leave_each_file_once(
     assert any("1990" in h.text for h in hits) and not any("1932" in h.text for h in hits)
 
 
+def test_ingesters_meeting_files_in_opposite_orders_do_not_deadlock(
+    corpus: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each holds one file and wants the other's: the one that must wait commits what it has
+    first (so it holds nothing then), instead of both waiting until PostgreSQL breaks the
+    deadlock by failing one of them."""
+    monkeypatch.setenv("RAGCLI_STORE", postgres_url)
+    alpha, beta = str(corpus / "alpha.txt"), str(corpus / "beta.md")
+    pipeline.ingest(load_settings(), [str(corpus / "sub" / "gamma.rst")])
+    both_hold_one = threading.Barrier(2, timeout=20)
+    seen = threading.local()
+    looked_up = pgstore.PgStore.documents_of_file
+
+    def documents_of_file(store, file):  # type: ignore[no-untyped-def]
+        found = looked_up(store, file)  # the file is locked now
+        if not getattr(seen, "first", False):
+            seen.first = True
+            both_hold_one.wait()
+        return found
+
+    monkeypatch.setattr(pgstore.PgStore, "documents_of_file", documents_of_file)
+    reports: list = []
+    errors: list = []
+
+    def ingest(files: list[str]) -> None:
+        try:
+            reports.append(pipeline.ingest(load_settings(), files))  # commits at its end
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [
+        threading.Thread(target=ingest, args=(order,)) for order in ([alpha, beta], [beta, alpha])
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    # Each file was written once, by the ingester that held it first; the other found it done.
+    assert sorted(len(r.added) for r in reports) == [1, 1]
+    assert sorted(len(r.unchanged) for r in reports) == [1, 1]
+    assert stored_files(load_settings()) == ["alpha.txt", "beta.md", "gamma.rst"]
+    check_consistent(load_settings())
+
+
 def test_kill_9_mid_ingest_leaves_whole_files_and_the_next_ingest_finishes(
     tmp_path: Path, postgres_server: object
 ) -> None:
@@ -213,6 +265,98 @@ def test_kill_9_mid_ingest_leaves_whole_files_and_the_next_ingest_finishes(
     assert report["files"]["unchanged"] == len(left)
     assert _start(home, clean, str(corpus)).wait(120) == 0
     assert _contents(url) == _contents(clean)
+
+
+# -- readers -----------------------------------------------------------------------------------
+
+
+def _state(url: str, store: pgstore.PgStore) -> str:
+    """What the server says the store's connection is doing ("idle", "idle in transaction")."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        return str(
+            admin.execute(
+                "SELECT state FROM pg_stat_activity WHERE pid = %s",
+                (store.conn.info.backend_pid,),
+            ).fetchone()[0]
+        )
+
+
+def _in_thread(work) -> list:  # type: ignore[no-untyped-def]
+    """Run ``work`` in a thread; its result (or error) once it ended, or [] if it has not
+    after 60 s."""
+    outcome: list = []
+
+    def target() -> None:
+        try:
+            outcome.append(work())
+        except Exception as e:  # noqa: BLE001 - returned to the test
+            outcome.append(e)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(60)
+    return outcome
+
+
+def test_a_reader_between_searches_holds_nothing_up(
+    corpus: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGCLI_STORE", postgres_url)
+    pipeline.ingest(load_settings(), [str(corpus)])
+    searcher = pipeline.Searcher(load_settings())
+    try:
+        store = searcher.store
+        assert isinstance(store, pgstore.PgStore)
+        assert "Ada Pell" in searcher.search("who founded the kettle works").hits[0].text
+        assert _state(postgres_url, store) == "idle"  # not "idle in transaction"
+        # A commit is seen by the next request, on the same open store.
+        (corpus / "delta.txt").write_text("The tram depot burned down in 1911.\n")
+        pipeline.ingest(load_settings(), [str(corpus)])
+        assert "1911" in searcher.search("when did the tram depot burn").hits[0].text
+        assert store.counts()["documents"] == 4 and _state(postgres_url, store) == "idle"
+        # A drop needs the tables alone: it goes through, and the reader then says so.
+        dropped = _in_thread(lambda: postgres_collections.drop_collection(postgres_url, "default"))
+        assert dropped == [None]
+        with pytest.raises(CollectionNotFoundError, match="was dropped"):
+            searcher.search("who founded the kettle works")
+    finally:
+        searcher.close()  # (a drop still waiting would go through now, and the thread end)
+
+
+def test_a_reader_follows_a_rebuild_made_under_it(
+    corpus: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGCLI_STORE", postgres_url)
+    pipeline.ingest(load_settings(), [str(corpus)])
+    with pipeline.Searcher(load_settings()) as searcher:
+        store = searcher.store
+        assert isinstance(store, pgstore.PgStore)
+        before = (store.id, store.generation)
+        assert "1932" in searcher.search("when did the Brindle bridge open").hits[0].text
+        (corpus / "alpha.txt").write_text("The Brindle bridge was rebuilt in 1990.\n")
+        rebuilt = _in_thread(lambda: pipeline.ingest(load_settings(), [], rebuild=True))
+        assert len(rebuilt) == 1 and rebuilt[0].rebuilt, rebuilt
+        hits = searcher.search("when was the Brindle bridge rebuilt", top_k=10).hits
+        assert "1990" in hits[0].text and not any("1932" in h.text for h in hits)
+        # New tables under the same name, a later generation: the reader moved to them.
+        assert store.id != before[0] and store.generation > before[1]
+        assert _state(postgres_url, store) == "idle"
+
+
+def test_a_snapshot_reads_one_state_and_ends_with_its_block(
+    corpus: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGCLI_STORE", postgres_url)
+    pipeline.ingest(load_settings(), [str(corpus / "alpha.txt")])
+    with opened(location_for(load_settings())) as store:
+        assert isinstance(store, pgstore.PgStore)
+        with store.snapshot():
+            first = store.counts()
+            assert _state(postgres_url, store) == "idle in transaction"
+            pipeline.ingest(load_settings(), [str(corpus / "beta.md")])  # commits meanwhile
+            assert store.counts() == first and len(store.documents()) == 1
+        assert _state(postgres_url, store) == "idle"
+        assert store.counts()["documents"] == 2 and store.chunk_count > first["chunks"]
 
 
 # -- remembering, HNSW, filters ----------------------------------------------------------------

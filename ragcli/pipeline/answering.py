@@ -15,7 +15,7 @@ from ragcli.models import generation
 from ragcli.models.bundled_generator import BUNDLED_GENERATOR
 from ragcli.models.generation import ChatModel, engine_label
 from ragcli.pipeline.events import Events
-from ragcli.pipeline.searching import Searcher
+from ragcli.pipeline.searching import Searcher, one_view
 from ragcli.prompting import Packing, pack_passages, verification_messages
 from ragcli.records import Answer, Hit
 
@@ -87,12 +87,13 @@ def _retrieve(
     """The passages for ``question`` and an answer not yet written, with their evidence
     (an open ``searcher`` brings its own filters)."""
     if searcher is None:
-        with Searcher(settings, filters) as own:
+        with Searcher(settings, filters) as own, one_view(own.store):
             found = own.search(question, top_k)
             evidence = own.evidence(question, found.hits)
     else:
-        found = searcher.search(question, top_k)
-        evidence = searcher.evidence(question, found.hits)
+        with one_view(searcher.store):
+            found = searcher.search(question, top_k)
+            evidence = searcher.evidence(question, found.hits)
     answer = Answer(
         question=question,
         text="",

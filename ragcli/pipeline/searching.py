@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any, cast
 
 from ragcli.config import Settings
@@ -52,6 +53,12 @@ def _open_for_reading(
     except BaseException:
         store.close()
         raise
+
+
+def one_view(store: Store) -> AbstractContextManager[object]:
+    """The reads of one request on one state of the collection: a database store's snapshot,
+    which ends with the block (a FAISS reader keeps its generation anyway)."""
+    return store.snapshot()
 
 
 def _query_embedder(settings: Settings, manifest: dict[str, Any]) -> Embedder:
@@ -170,16 +177,17 @@ class Searcher:
         unlike ``search``, nothing is dropped as a near-duplicate or over the per-document cap,
         and nothing is reranked.
         """
-        ranked = candidates(
-            self.store,
-            self.embedder,
-            question,
-            self.how.mode,
-            pool,
-            self.how.filters,
-            self.how.fusion,
-        )
-        return self.store.hits([(c.row_id, c.score) for c in ranked])
+        with one_view(self.store):
+            ranked = candidates(
+                self.store,
+                self.embedder,
+                question,
+                self.how.mode,
+                pool,
+                self.how.filters,
+                self.how.fusion,
+            )
+            return self.store.hits([(c.row_id, c.score) for c in ranked])
 
     def check_filters(self) -> None:
         """Refuse filters that no document of the collection matches (NoMatchError), with one
@@ -197,22 +205,22 @@ class Searcher:
             )
 
     def search(self, question: str, top_k: int | None = None) -> SearchResult:
-        self.check_filters()
-        started = time.perf_counter()
-        hits = retrieve(self.store, self.embedder, question, top_k or self.settings.top_k, self.how)
-        return SearchResult(
-            question=question,
-            collection=self.settings.collection,
-            embedder=self.embedder.name,
-            hits=hits,
-            mode=self.how.mode,
-            timings={
-                "embedder_load_s": self.load_seconds,
-                "retrieve_s": time.perf_counter() - started,
-            },
-            updated_at=self.store.updated_at,
-            stale_sources=stale_sources(self.store, hits),
-        )
+        with one_view(self.store):
+            self.check_filters()
+            started = time.perf_counter()
+            k = top_k or self.settings.top_k
+            hits = retrieve(self.store, self.embedder, question, k, self.how)
+            retrieved = time.perf_counter() - started
+            return SearchResult(
+                question=question,
+                collection=self.settings.collection,
+                embedder=self.embedder.name,
+                hits=hits,
+                mode=self.how.mode,
+                timings={"embedder_load_s": self.load_seconds, "retrieve_s": retrieved},
+                updated_at=self.store.updated_at,
+                stale_sources=stale_sources(self.store, hits),
+            )
 
     def evidence(self, question: str, hits: list[Hit]) -> float:
         """The best cosine similarity between the question and a passage found for it."""

@@ -75,6 +75,9 @@ class Sync:
         home = self.settings.home
         self.batch = Batch(store, embedder, self.report, lambda: cache_for(embedder, home))
         self.last_commit = time.monotonic()
+        # A database store about to wait for a file another writer holds commits the files
+        # done first (holding no lock then, two writers never wait for each other).
+        store.before_waiting = self.commit
 
     def read(self, item: InputFile, known_sha256: str | None = None) -> _Read:
         """Load and chunk one file (in the read-ahead thread: no store access here).
@@ -191,5 +194,10 @@ class Sync:
         self.batch.flush()
         elapsed = time.monotonic() - self.last_commit
         if self.every_file or (self.periodic and elapsed >= self.settings.commit_every):
-            self.store.save()
-            self.last_commit = time.monotonic()
+            self.commit()
+
+    def commit(self) -> None:
+        """Stage the pending files and commit."""
+        self.batch.flush()
+        self.store.save()
+        self.last_commit = time.monotonic()

@@ -9,9 +9,11 @@ differs: where the vectors live, the lexical index, transactions and locks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ragcli.errors import IncompatibleCollectionError
@@ -43,6 +45,14 @@ class SqlStore(ABC):
 
     manifest: dict[str, Any]
     writable: bool
+    # What a writer calls, when the store is about to wait for another writer, to commit what
+    # it has first (an ingest sets it); None: wait as it is. Only a database store waits.
+    before_waiting: Callable[[], None] | None = None
+
+    def snapshot(self) -> AbstractContextManager[object]:
+        """One consistent view of the collection for the reads inside the block (a request's
+        several reads). A folder reader keeps one SQLite snapshot for its whole life anyway."""
+        return contextlib.nullcontext()
 
     # -- what each store provides ------------------------------------------------------------
 

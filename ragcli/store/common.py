@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,6 +65,8 @@ class CollectionReader(Protocol):
 class Store(CollectionReader, Protocol):
     """An open collection, as the use cases read and write it, in a folder or in PostgreSQL."""
 
+    before_waiting: Callable[[], None] | None
+
     @property
     def chunk_count(self) -> int: ...
     @property
@@ -101,6 +104,7 @@ class Store(CollectionReader, Protocol):
     def save(self) -> None: ...
     def rollback(self) -> None: ...
     def compact(self) -> None: ...
+    def snapshot(self) -> AbstractContextManager[object]: ...
     def close(self) -> None: ...
     def check(self) -> int: ...
 

@@ -1,6 +1,7 @@
 """The PostgreSQL side of the database store: URLs and connection errors (``guarded`` turns
 them into ragcli errors), the server set-up (extension, text search configuration, the
-collections table), and each collection's tables."""
+collections table), and each collection's tables (their vector column and HNSW index as the
+collection's kind of vectors asks)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ragcli.errors import (
     IncompatibleCollectionError,
     StoreUnavailableError,
 )
+from ragcli.store.common import vector_kind
 
 # The schema and the server-side set-up.
 SCHEMES = ("postgresql", "postgres")
@@ -86,14 +88,49 @@ CREATE TABLE {chunks} (
     line_end integer,
     heading text,
     words integer NOT NULL,
-    embedding vector({dimension}) NOT NULL,
+    embedding {column}({dimension}) NOT NULL,
     lexemes tsvector GENERATED ALWAYS AS (to_tsvector('{config}'::regconfig, text)) STORED,
     UNIQUE (document_id, ordinal)
 );
 CREATE INDEX ON {chunks} (document_id);
 CREATE INDEX ON {chunks} USING gin (lexemes);
-CREATE INDEX ON {chunks} USING hnsw (embedding vector_cosine_ops);
+CREATE INDEX ON {chunks} USING hnsw ({index});
 """
+# How each kind of collection keeps its vectors: the column's type (pgvector has no 8-bit type;
+# ``halfvec``, 2 bytes a dimension, is its compressed one), and what the HNSW index holds.
+# "binary" indexes the sign bits of the halfvecs (Hamming distance) and rescores its candidates
+# by cosine on the halfvecs themselves.
+VECTOR_KINDS = ("float32", "int8", "binary")
+_COLUMNS = {"float32": "vector", "int8": "halfvec", "binary": "halfvec"}
+
+
+def vector_column(kind: str) -> str:
+    """The type of the ``embedding`` column of a collection of this kind of vectors."""
+    return _COLUMNS[kind]
+
+
+def bits(dimension: int) -> str:
+    """The binary code the HNSW index of a "binary" collection holds (and is searched by)."""
+    return f"binary_quantize(embedding)::bit({dimension})"
+
+
+def hnsw_index(kind: str, dimension: int) -> str:
+    """What the HNSW index of a collection of this kind is built on, with its operator class."""
+    if kind == "binary":
+        return f"({bits(dimension)}) bit_hamming_ops"
+    return f"embedding {vector_column(kind)}_cosine_ops"
+
+
+def check_kind(manifest: dict[str, Any], name: str) -> str:
+    """The collection's kind of vectors, if this ragcli knows it."""
+    kind = vector_kind(manifest)
+    if kind not in VECTOR_KINDS:
+        raise IncompatibleCollectionError(
+            f"collection {name!r} keeps {kind} vectors, which this ragcli does not know "
+            f"(it knows {', '.join(VECTOR_KINDS)})",
+            "use the ragcli version that made it, or re-ingest into a new collection",
+        )
+    return kind
 
 
 # -- URLs and errors ----------------------------------------------------------------------------
@@ -204,7 +241,8 @@ def identifier(name: str) -> Any:
 
 
 def check_same(found: dict[str, Any], wanted: dict[str, Any], name: str) -> None:
-    """Refuse a collection another ingester made with other settings at the same time."""
+    """Refuse a collection another ingester made with other settings at the same time (another
+    embedder, chunking or kind of vectors)."""
     mine = (wanted["embedder"]["name"], wanted["embedder"]["dimension"], wanted["chunking"])
     theirs = (found["embedder"]["name"], found["embedder"]["dimension"], found["chunking"])
     if mine != theirs:
@@ -213,10 +251,18 @@ def check_same(found: dict[str, Any], wanted: dict[str, Any], name: str) -> None
             f"{theirs[2]}, not {mine[0]!r} and {mine[2]}",
             "give every ingester of one collection the same settings",
         )
+    kept, asked = vector_kind(found), vector_kind(wanted)
+    if kept != asked:
+        raise IncompatibleCollectionError(
+            f"collection {name!r} keeps {kept} vectors, not {asked}",
+            "leave --vectors out to keep the collection's, ingest into another collection "
+            f"with -c, or convert it with ingest --rebuild --vectors {asked}",
+        )
 
 
 def make_collection(conn: Any, url: str, name: str, manifest: dict[str, Any]) -> None:
     """Insert the collection's row and create its tables, unless it is there already."""
+    kind = check_kind(manifest, name)
     setup(conn, url)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SETUP_LOCK, name))
@@ -226,14 +272,19 @@ def make_collection(conn: Any, url: str, name: str, manifest: dict[str, Any]) ->
             "INSERT INTO ragcli_collections (name, manifest) VALUES (%s, %s) RETURNING id",
             (name, json.dumps(manifest)),
         ).fetchone()[0]
-        create_tables(conn, collection_id, int(manifest["embedder"]["dimension"]))
+        create_tables(conn, collection_id, int(manifest["embedder"]["dimension"]), kind)
 
 
-def create_tables(conn: Any, collection_id: int, dimension: int) -> None:
+def create_tables(conn: Any, collection_id: int, dimension: int, kind: str = "float32") -> None:
     from psycopg import sql
 
     script = _TABLES.format(
-        documents="{documents}", chunks="{chunks}", dimension=dimension, config=TEXT_SEARCH_CONFIG
+        documents="{documents}",
+        chunks="{chunks}",
+        column=vector_column(kind),
+        dimension=dimension,
+        config=TEXT_SEARCH_CONFIG,
+        index=hnsw_index(kind, dimension),
     )
     for statement in filter(None, (s.strip() for s in script.split(";"))):
         conn.execute(

@@ -1,15 +1,15 @@
-"""What a small commit costs: one changed file in a 12,000-chunk collection, one changed
+"""What a small commit costs: one changed file in a 16,000-chunk collection, one changed
 document in a 1M-chunk collection; segments against rewriting every vector.
 
     python benchmarks/segments.py [--real] [--synthetic] [--size 1000000] [--old REV]
 
 ``--real``: Cranfield's documents (one file each) plus SciFact-train's corpus (one JSON Lines
-file), about 12,000 chunks, ingested with the bundled embedder by this tree and by ``--old``
+file), about 16,000 chunks, ingested with the bundled embedder by this tree and by ``--old``
 (a git revision from before segments, checked out into a temporary worktree; its ingest reuses
 this one's vectors from the embedding cache; with RAGCLI_HOME set, that home's cache serves
-both). Then one small file is changed and both re-ingest
-it as ``python -m ragcli ingest``; printed: the blocks the kernel wrote for each (``ru_oublock``
-of the finished child, 512 bytes each) and the wall time.
+both). Both re-ingest the folder unchanged once, then one small file is changed and both
+re-ingest it as ``python -m ragcli ingest``; printed for each: the bytes the kernel counted
+as written (``ru_oublock`` of the finished child, 512 bytes a block) and the wall time.
 
 ``--synthetic``: a collection of ``--size`` chunks (10 per document, synthetic unit vectors
 shaped like MiniLM's) built through the store, for each codec given; then 12 commits that each
@@ -68,14 +68,23 @@ def real(old: str) -> None:
         for label, tree in trees.items():
             seconds, _ = _ingest(tree, home, folder, _name(label))
             print(f"{label}: first ingest {seconds:.0f} s", flush=True)
-        small = min(folder.glob("*.txt"), key=lambda p: p.stat().st_size)
+        unchanged = {
+            label: _ingest(tree, home, folder, _name(label)) for label, tree in trees.items()
+        }
+        texts = [p for p in folder.glob("*.txt") if p.stat().st_size]
+        small = min(texts, key=lambda p: p.stat().st_size)
         small.write_text(small.read_text() + "\nA sentence added to one small file.\n")
         print(f"\nchanged {small.name}; re-ingest of the collection (Cranfield + SciFact-train):")
-        print(f"{'':<32}{'chunks':>8}{'written MB':>12}{'seconds':>9}")
+        print(f"{'':<32}{'chunks':>8}{'written MB':>12}{'seconds':>9}{'unchanged: MB':>15}{'s':>6}")
         for label, tree in trees.items():
             seconds, written = _ingest(tree, home, folder, _name(label))
             chunks = _chunks(home, _name(label))
-            print(f"{label:<32}{chunks:>8}{written / 1e6:>12.2f}{seconds:>9.1f}", flush=True)
+            same_seconds, same_written = unchanged[label]
+            print(
+                f"{label:<32}{chunks:>8}{written / 1e6:>12.2f}{seconds:>9.1f}"
+                f"{same_written / 1e6:>15.2f}{same_seconds:>6.1f}",
+                flush=True,
+            )
         for label in trees:
             shutil.rmtree(home / "collections" / _name(label), ignore_errors=True)
     finally:

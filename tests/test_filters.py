@@ -296,7 +296,9 @@ def test_postgres_filtered_search_above_the_exact_threshold(
 
     monkeypatch.setenv("RAGCLI_STORE", postgres_url)
     location = location_for(load_settings(collection="filtered"))
-    writer = location.create(_manifest())
+    manifest = _manifest()
+    manifest["vectors"] = "float32"  # the plans below are those of a vector column
+    writer = location.create(manifest)
     try:
         owner = _fill(writer)
         chunks = f"ragcli_{getattr(writer, 'id', 0)}_chunks"

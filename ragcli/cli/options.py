@@ -80,9 +80,9 @@ Vectors = Annotated[
     typer.Option(
         "--vectors",
         metavar="KIND",
-        help="How a new collection keeps its vectors: float32 (exact), int8 (4x smaller) or "
+        help="How a new collection keeps its vectors: int8 (4x smaller than float32), float32 or "
         "binary (32x smaller, rescored); fixed per collection, changed with --rebuild "
-        "[env: RAGCLI_VECTORS; default: float32].",
+        "[env: RAGCLI_VECTORS; default: int8].",
     ),
 ]
 Mode = Annotated[

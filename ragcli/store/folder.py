@@ -532,11 +532,21 @@ class FaissStore(SqlStore):
         self._new_ids, self._new_vectors, self._removed = [], [], []
         self._segments = None  # what is committed now is read again when needed
         if self._publish_to is not None:
-            os.rename(self.directory, self._publish_to)
-            fsync_dir(self._publish_to.parent)
-            self.directory, self._publish_to = self._publish_to, None
+            self._publish()
         if changed:
             self.merge()
+
+    def _publish(self) -> None:
+        """Rename the staging folder into place, the database closed meanwhile: SQLite names
+        its log by the path it opened, and a connection kept across the rename would leave
+        the log of every later commit behind for the next process to fold in again."""
+        assert self._publish_to is not None
+        self.checkpoint()
+        self.db.close()
+        os.rename(self.directory, self._publish_to)
+        fsync_dir(self._publish_to.parent)
+        self.directory, self._publish_to = self._publish_to, None
+        self._connect()
 
     def _next_generation(self) -> int:
         return max(self.generation, self._generation_floor) + 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import importlib
 import re
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,8 +29,6 @@ from ragcli.records import Block
 MAX_BLOCK_LINES = 25
 # Lines averaging more characters than this: minified or generated code, read as plain lines.
 MINIFIED_LINE_CHARS = 500
-# A tree-sitter parse still running after this many seconds is given up for plain lines.
-PARSE_SECONDS = 20.0
 # Larger files are read as plain lines: Python's ast takes some 180 bytes of memory per byte of
 # source, a tree-sitter tree some 70, and files this size are generated rather than written.
 MAX_PYTHON_BYTES = 4 * 2**20
@@ -551,7 +548,7 @@ def parse_code(data: bytes, language: str) -> Parsed:
     if tree is None:
         return _plain(
             text,
-            f"{grammar.label} parse gave up after {PARSE_SECONDS:.0f} s: cut at blank lines",
+            f"{grammar.label} parse failed: cut at blank lines",
         )
     walker = _Walker(source, lines, grammar)
     defs = walker.defs(tree.root_node, 0)
@@ -570,20 +567,18 @@ def _mostly_errors(root: Any, size: int) -> bool:
 
 
 def _parse_tree(language: Any, source: bytes) -> Any | None:
-    """The syntax tree of ``source``, or None when parsing runs past PARSE_SECONDS."""
+    """The syntax tree of ``source``, or None when tree-sitter fails.
+
+    Parsed from the bytes at once: tree-sitter 0.26's chunked-reader form, the only one that
+    honours a progress callback (a time limit), crashes the interpreter (SIGSEGV) when the
+    callback fires, as it did here now and then. The size limits bound the parse instead
+    (``MAX_TREE_BYTES``; it is about linear in the source).
+    """
     from tree_sitter import Parser
 
-    deadline = time.monotonic() + PARSE_SECONDS
-
-    def read(offset: int, _point: Any) -> bytes:
-        return source[offset : offset + 65536]
-
-    def give_up(_offset: int, _has_error: bool) -> bool:
-        return time.monotonic() > deadline
-
     try:
-        return Parser(language).parse(read, progress_callback=give_up)
-    except ValueError:  # "Parsing failed": cancelled by give_up
+        return Parser(language).parse(source)
+    except ValueError:  # "Parsing failed"
         return None
 
 

@@ -4,6 +4,8 @@ lines verbatim; plain lines with a note for code it cannot structure."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -557,3 +559,54 @@ def test_trailing_comment_is_not_a_leading_one() -> None:
         ("a", 1, 3),
         ("b", 4, 6),
     ]
+
+
+# A shell script on which tree-sitter-bash 0.25 crashed the interpreter (SIGSEGV) in 4 of 10
+# runs of 1,000 parses: its scanner corrupts memory on some non-ASCII text. Random lines of
+# code and characters crash it too, within seconds.
+_CRASHED_BASH = (
+    b"\xf3\x8d\x8a\xbajA\nW\nfunction h() {\n\xf2\x95\xb2\x8f\xf1\xb8\xaf\xb3?\xf2\xb6\xa9\xa2ZB"
+    b"\xf1\x82\xbd\x93l\xf2\xbe\x8d\xa3\xe2\x99\xa9\n9\xf1\x84\x8b\x94[\nend\na\xef\x9f\xb7"
+    b"\xf0\x95\x8b\x84\xf0\x99\xac\x977q8\n$\xf3\xa2\xae\xad\xf1\xad\x85\x81'M:F\xf2\x8d\xbe"
+    b"\xac\xf2\xbb\xb3\x8a\n\xf3\xbf\x84\x9eg3\xf3\x98\xa2\x82\xf1\xbc\xb1\x82'YXJ\xf1\xb8\xb6"
+    b"\x94\n\xf2\x9d\xbf\x8b\n\xf2\xa9\xb4\x80\xf3\xb1\x9e\x94{16\xf1\xa6\x8f\xba\xf4\x85\xa7"
+    b"\x98{e"
+)
+_PARSE_MANY = """
+import random, sys
+from ragcli.loaders import code
+data = open(sys.argv[1], "rb").read()
+language = code._language(code.GRAMMARS["shell"])
+for _ in range(1000):
+    code._parse_tree(language, code._ascii(data))
+rng = random.Random(int(sys.argv[2]))
+lines = ["function h() {", "}", "end", "x=1", 'echo "$a"', "cat <<EOF", "EOF", "if [ -f x ]; then"]
+for _ in range(20000):
+    text = "\\n".join(
+        rng.choice(lines) if rng.random() < 0.5
+        else "".join(chr(rng.randint(32, 0x10FFFF)) for _ in range(rng.randint(0, 12)))
+        for _ in range(rng.randint(0, 40))
+    )
+    code._parse_tree(language, code._ascii(text.encode("utf-8", "surrogatepass")))
+"""
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_shell_scripts_that_crashed_the_bash_grammar_parse(tmp_path: Path, seed: int) -> None:
+    """In a child process, so a crash fails this test instead of ending the run."""
+    script = tmp_path / "crash.sh"
+    script.write_bytes(_CRASHED_BASH)
+    done = subprocess.run(
+        [sys.executable, "-c", _PARSE_MANY, str(script), str(seed)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_names_outside_ascii_are_read_from_the_source() -> None:
+    source = "function größe() {\n  return 'naïve';\n}\n\nfunction ok() {\n  return 1;\n}\n"
+    parsed = parse_code(source.encode(), "javascript")
+    assert [b.heading for b in parsed.blocks] == ["größe", "ok"]
+    assert parsed.blocks[0].text == "function größe() {\n  return 'naïve';\n}"

@@ -544,7 +544,7 @@ def parse_code(data: bytes, language: str) -> Parsed:
             "cut at blank lines, no symbol paths",
         )
     source = text.encode("utf-8")
-    tree = _parse_tree(parser_language, source)
+    tree = _parse_tree(parser_language, _ascii(source))
     if tree is None:
         return _plain(
             text,
@@ -564,6 +564,19 @@ def _mostly_errors(root: Any, size: int) -> bool:
         return True
     wrong = sum(c.end_byte - c.start_byte for c in root.children if c.type == "ERROR")
     return wrong * 2 > size
+
+
+_NOT_ASCII = bytes(range(128)) + b"_" * 128
+
+
+def _ascii(source: bytes) -> bytes:
+    """``source`` with every byte outside ASCII made ``_``: the same lines and byte offsets
+    (names are read from the real source by them), identifiers still identifiers, strings
+    and comments still strings and comments. tree-sitter-bash 0.25's scanner corrupts memory
+    on some non-ASCII text and crashed the interpreter (SIGSEGV) within seconds of fuzzing
+    with mixed code lines and random characters, and again on replays of one 150-byte input;
+    on ASCII it ran 300,000 fuzzed inputs and 900 replays without a crash."""
+    return source.translate(_NOT_ASCII)
 
 
 def _parse_tree(language: Any, source: bytes) -> Any | None:

@@ -582,9 +582,9 @@ def _ascii(source: bytes) -> bytes:
 def _parse_tree(language: Any, source: bytes) -> Any | None:
     """The syntax tree of ``source``, or None when tree-sitter fails.
 
-    Parsed from the bytes at once: tree-sitter 0.26's chunked-reader form, the only one that
-    honours a progress callback (a time limit), crashes the interpreter (SIGSEGV) when the
-    callback fires, as it did here now and then. The size limits bound the parse instead
+    Parsed from the bytes at once, with no time limit: tree-sitter 0.26's chunked-reader
+    form, the only one that honours a progress callback, is reported to crash the interpreter
+    (SIGSEGV) when the callback fires. The size limits bound the parse instead
     (``MAX_TREE_BYTES``; it is about linear in the source).
     """
     from tree_sitter import Parser

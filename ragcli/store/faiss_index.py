@@ -255,9 +255,11 @@ CALIBRATION_TARGET = 0.97
 CALIBRATION_QUERIES = 256
 # Probes searched at least: a question far from every stored vector (nearest cosine 0.5 where
 # stored vectors' nearest is 0.7) has its neighbours spread over more lists than stored
-# vectors suggest. On 200,000 synthetic MiniLM-shaped vectors with real and synthetic held-out
-# queries, calibration chose 2 of 447 lists for recall@10 0.817; 16 gave 0.941 (0.71 ms).
-MIN_PROBES = 16
+# vectors suggest. On synthetic MiniLM-shaped vectors with real and synthetic held-out queries
+# (benchmarks/vectors_10m.py --kind ragcli), recall@10 against exact float32: at 200,000,
+# calibration chose 2 of 447 lists for 0.817, 16 gave 0.941; at 10 million (int8, 3,162
+# lists), 16 probes 0.948, 32 0.950, 64 0.956 at a p50 of 26 ms on a busy 2-core machine.
+MIN_PROBES = 64
 
 
 def calibrate_probes(index: Any, reference: Any, target: float = CALIBRATION_TARGET) -> float:
@@ -324,17 +326,34 @@ def one_thread() -> Iterator[None]:
         faiss.omp_set_num_threads(threads)
 
 
-def _selector(allowed: np.ndarray | None, excluded: np.ndarray | None) -> list[Any]:
+class Excluded:
+    """Ids a search skips (a segment's deleted chunks), with their FAISS selector built once:
+    building it for 300,000 ids takes some 20 ms, against 1 ms for the search."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids
+        self._selectors: list[Any] | None = None
+
+    def selectors(self) -> list[Any]:
+        """The selector, outermost last (the list keeps the inner one alive); empty: none."""
+        import faiss
+
+        if self._selectors is None:
+            self._selectors = []
+            if len(self.ids):
+                inner = faiss.IDSelectorBatch(self.ids)
+                self._selectors = [inner, faiss.IDSelectorNot(inner)]
+        return self._selectors
+
+
+def _selector(allowed: np.ndarray | None, excluded: Excluded | None) -> list[Any]:
     """The ids a search may return as FAISS selectors, outermost last (the list keeps the
     inner ones alive while the search runs); empty: any."""
     import faiss
 
     if allowed is not None:
         return [faiss.IDSelectorBatch(allowed)]
-    if excluded is not None and len(excluded):
-        inner = faiss.IDSelectorBatch(excluded)
-        return [inner, faiss.IDSelectorNot(inner)]
-    return []
+    return excluded.selectors() if excluded is not None else []
 
 
 def search_index(
@@ -342,7 +361,7 @@ def search_index(
     query: np.ndarray,
     k: int,
     allowed: np.ndarray | None = None,
-    excluded: np.ndarray | None = None,
+    excluded: Excluded | None = None,
     bits: Any = None,
     quantizer: Quantizer | None = None,
 ) -> list[tuple[int, float]]:

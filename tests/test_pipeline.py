@@ -319,7 +319,10 @@ def test_commit_every_zero_commits_after_each_file(
 
     monkeypatch.setattr(kind, "save", save)
     pipeline.ingest(settings, [str(corpus)])
-    assert generations[:3] == [1, 2, 3]  # one commit per file, then the final (no-op) one
+    # One commit per file, then the final (no-op) one; each commit a new generation (a merge
+    # of the folder store's segments after a commit takes one more).
+    assert generations[0] == 1 and generations[0] < generations[1] < generations[2]
+    assert len(generations) == 4 and generations[3] == generations[2]
 
 
 def test_long_file_is_embedded_a_batch_at_a_time(

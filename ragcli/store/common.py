@@ -194,7 +194,7 @@ def document_row(
     )
 
 
-# A new collection's vectors: int8 kept recall@10 at 0.993-0.994 of exact float32 search and
+# A new collection's vectors: int8 kept recall@10 at 0.989-0.994 of exact float32 search and
 # nDCG@10 within 0.001 on Cranfield and SciFact-train, in a quarter of the bytes
 # (benchmarks/vector_kinds.py). Segments under 1,024 vectors stay float32 whatever the codec.
 DEFAULT_VECTORS = "int8"

@@ -38,7 +38,7 @@ def test_status_json_and_plain(corpus: Path, store: str | None) -> None:
     assert data["updated_at"].endswith("Z") and data["generation"] == 1
     plain = run("status").stdout.splitlines()
     index = (
-        "exact (flat inner product), float32 vectors, 1 segment"
+        "exact (flat inner product), int8 vectors, 1 segment"
         if store is None
         else "exact (pgvector sequential scan)"
     )

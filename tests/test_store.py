@@ -228,19 +228,18 @@ def test_each_segment_gets_the_index_its_size_calls_for_and_compact_merges_them(
 ) -> None:
     monkeypatch.setattr(store_module, "APPROXIMATE_FROM", 100)
     directory = tmp_path / "c"
-    _filled(directory, 10, 13)
-    with FaissStore.open(directory) as reader:
-        first = reader.segments[0].index.nlist
+    _filled(directory, 50, 13)
     with FaissStore.open(directory, writable=True) as writer:
-        for number in range(10, 60):
+        for number in range(50, 60):
             writer.add(_doc(f"d{number}.txt"), _chunks(13, f"d{number}-"), _vectors(13, number))
         writer.save()
     with FaissStore.open(directory) as reader:
-        old, new = reader.segments
-        assert (old.index.nlist, old.vectors, new.vectors) == (first, 130, 650)
-        assert new.index.nlist > first and reader.chunk_count == 60 * 13
+        old, new = reader.segments  # the newer is smaller: not merged
+        assert (old.vectors, new.vectors) == (650, 130)
+        assert (old.index.nlist, new.index.nlist) == (10, 2)  # each its own lists_for
+        assert reader.chunk_count == 60 * 13
         assert reader.search(_vectors(13, 3)[5], 1)[0].text == "d3- text 5"
-        assert reader.search(_vectors(13, 33)[5], 1)[0].text == "d33- text 5"
+        assert reader.search(_vectors(13, 53)[5], 1)[0].text == "d53- text 5"
     with FaissStore.open(directory, writable=True) as writer:
         writer.delete_file("/docs/d0.txt")
         writer.save()
@@ -250,7 +249,7 @@ def test_each_segment_gets_the_index_its_size_calls_for_and_compact_merges_them(
     with FaissStore.open(directory) as reader:
         (merged,) = reader.segments
         assert merged.vectors == reader.chunk_count == 59 * 13 and not len(merged.deleted)
-        assert merged.index.nlist > first
+        assert merged.index.nlist == 11
         assert reader.search(_vectors(13, 3)[5], 1)[0].text == "d3- text 5"
     assert sorted(p.name for p in directory.glob("*.faiss*")) == [merged.file]
 
@@ -492,15 +491,11 @@ def test_chunks_added_and_removed_before_a_commit_never_reach_a_segment(tmp_path
         writer.add(_doc("f.txt"), _chunks(2, "f"), _vectors(2, 8))
         assert writer.delete_file("/docs/e.txt") == 3
         writer.save()
-    assert _segment_facts(directory) == [("float32", 2, 0), ("float32", 2, 0)]
+    # d0's 2 vectors and f's 2, merged (the newer is no smaller); none of e's.
+    assert _segment_facts(directory) == [("float32", 4, 0)]
 
 
-def test_too_many_segments_merge_neighbours_with_the_fewest_vectors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from ragcli.store import segments as segments_module
-
-    monkeypatch.setattr(segments_module, "MAX_SEGMENTS", 3)
+def test_segments_merge_like_a_binary_counter(tmp_path: Path) -> None:
     directory = tmp_path / "c"
     _filled(directory, 10, 3)  # one segment of 30
     for number in range(4):
@@ -508,8 +503,8 @@ def test_too_many_segments_merge_neighbours_with_the_fewest_vectors(
             chunks = _chunks(1 + number, f"n{number}-")
             writer.add(_doc(f"n{number}.txt"), chunks, _vectors(1 + number, 100 + number))
             writer.save()
-    # 30 | 1 | 2 | 3 -> the two smallest neighbours merge: 30 | 3 | 3; then 30 | 3 | 3 | 4
-    # -> 30 | 6 | 4.
+    # 30 | 1, then 30 | 1 | 2 -> the newest is no smaller than the one before: 30 | 3; then
+    # 30 | 3 | 3 -> 30 | 6; then 30 | 6 | 4 stays.
     facts = _segment_facts(directory)
     assert [count for _, count, _ in facts] == [30, 6, 4]
     with FaissStore.open(directory) as reader:
@@ -522,6 +517,25 @@ def test_too_many_segments_merge_neighbours_with_the_fewest_vectors(
             assert hit.text == f"n{number}- text {number}"
 
 
+def test_merge_plan_writes_each_vector_a_logarithmic_number_of_times() -> None:
+    from ragcli.store.segments import Segment, merge_plan
+
+    segments: list[Segment] = []
+    written = 0
+    for number in range(1024):  # 1,024 commits of 100 vectors
+        segments.append(Segment(number, "f", "float32", number, number, 100))
+        segments[-1].deleted = np.zeros(0)
+        written += 100
+        while (plan := merge_plan(segments)) is not None:
+            start, end = plan
+            merged = Segment(0, "f", "float32", 0, 0, sum(s.live for s in segments[start:end]))
+            merged.deleted = np.zeros(0)
+            segments[start:end] = [merged]
+            written += merged.vectors
+    assert written / (1024 * 100) <= 11  # log2(1024) + 1
+    assert len(segments) <= 11
+
+
 def test_merge_plan_rewrites_a_segment_mostly_deleted() -> None:
     from ragcli.store.segments import Segment, merge_plan
 
@@ -532,6 +546,7 @@ def test_merge_plan_rewrites_a_segment_mostly_deleted() -> None:
 
     assert merge_plan([segment(100, 10), segment(5, 0)]) is None
     assert merge_plan([segment(100, 31), segment(5, 0)]) == (0, 1)
+    assert merge_plan([segment(100, 0), segment(5, 0), segment(5, 0)]) == (1, 3)
     assert merge_plan([segment(100, 0)], everything=True) is None
     assert merge_plan([segment(100, 1)], everything=True) == (0, 1)
     assert merge_plan([segment(100, 0), segment(5, 0)], everything=True) == (0, 2)

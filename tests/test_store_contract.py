@@ -73,7 +73,9 @@ def test_round_trip(location: Location) -> None:
         assert score == pytest.approx(1.0, abs=1e-5)
         (hit,) = reader.hits([(best, score)])
         assert hit.source == "a.txt" and hit.text == "a lighthouse lamp 1"
-        np.testing.assert_allclose(reader.vectors([best])[0], vectors[1], atol=1e-6)
+        # int8 (the default) is kept as float32 in a segment this small, and as a halfvec
+        # (3 significant digits) on PostgreSQL.
+        np.testing.assert_allclose(reader.vectors([best])[0], vectors[1], atol=2e-3)
         assert [h.text for h in reader.hits(reader.lexical(["kettle"], 5))] == ["a kettle works 2"]
     finally:
         reader.close()

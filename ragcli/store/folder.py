@@ -105,6 +105,7 @@ class FaissStore(SqlStore):
         self._new_ids: list[np.ndarray] = []
         self._new_vectors: list[np.ndarray] = []
         self._removed: list[int] = []
+        self._pending: set[int] = set()  # the ids in _new_ids
         self._segments: list[Segment] | None = None
         self._quantizer: Quantizer | None = None
         self._load_vectors = load_vectors
@@ -164,6 +165,10 @@ class FaissStore(SqlStore):
                 os.close(fd)
             raise
         store._publish_to = publish_to
+        if generation_floor > store.generation:
+            # Recorded at once, so that even a first commit that adds no vectors leaves the
+            # generation above every one of the collection this replaces.
+            store._set_state("generation", str(generation_floor))
         return store
 
     @classmethod
@@ -467,11 +472,12 @@ class FaissStore(SqlStore):
                     c.heading,
                 ),
             )
-            ids.append(cursor.lastrowid)
+            ids.append(int(cursor.lastrowid or 0))
         if ids:
             check_dimension(self.name, self.dimension, int(np.shape(vectors)[1]))
             self._new_ids.append(np.asarray(ids, dtype=np.int64))
             self._new_vectors.append(np.array(vectors, dtype=np.float32))
+            self._pending.update(ids)
 
     def _forget_chunks(self, where: str, args: Sequence[Any]) -> int:
         import numpy as np
@@ -484,14 +490,15 @@ class FaissStore(SqlStore):
                 args,
             )
         ]
-        pending = set(np.concatenate(self._new_ids).tolist()) if self._new_ids else set()
-        if ids and pending:  # chunks added since the last commit are just dropped
-            gone = np.asarray(ids, dtype=np.int64)
+        mine = {i for i in ids if i in self._pending}
+        if mine:  # chunks added since the last commit are just dropped
+            gone = np.asarray(sorted(mine), dtype=np.int64)
             for number, added in enumerate(self._new_ids):
                 keep = ~np.isin(added, gone)
                 self._new_ids[number] = added[keep]
                 self._new_vectors[number] = self._new_vectors[number][keep]
-        self._removed += [i for i in ids if i not in pending]
+            self._pending.difference_update(mine)
+        self._removed += [i for i in ids if i not in mine]
         return len(ids)
 
     def save(self) -> None:
@@ -501,35 +508,30 @@ class FaissStore(SqlStore):
         A commit that changed metadata only (mtimes, origins) writes no vectors. After the
         commit, segments are merged if they need to be (each merge a commit of its own).
         """
-        import numpy as np
 
         if not self._dirty:
             return
-        ids = np.concatenate(self._new_ids) if self._new_ids else np.zeros(0, np.int64)
-        written: list[str] = []
-        if len(ids) or self._removed:
+        added = [(i, v) for i, v in zip(self._new_ids, self._new_vectors) if len(i)]
+        count = sum(len(i) for i, _ in added)
+        if count or self._removed:
             generation = self._next_generation()
-            if len(ids):
-                vectors = np.concatenate(self._new_vectors)
-                segment = self._write_segment(
-                    generation, int(ids.min()), int(ids.max()), len(ids),
-                    lambda: iter([(ids, vectors)]),
-                )  # fmt: skip
-                written = segment.files()
+            if count:
+                first = min(int(i.min()) for i, _ in added)
+                last = max(int(i.max()) for i, _ in added)
+                self._write_segment(generation, first, last, count, lambda: iter(added))
             self.db.executemany(
                 "INSERT OR IGNORE INTO deleted (id) VALUES (?)", [(i,) for i in self._removed]
             )
             self._set_state("generation", str(generation))
         self._set_state("updated_at", str(time.time()))
-        try:
-            self.db.execute("COMMIT")
-        except BaseException:
-            for name in written:
-                (self.directory / name).unlink(missing_ok=True)
-            raise
-        changed = bool(written or self._removed)
+        # No file is deleted here if the commit fails: an interrupt raised just after COMMIT
+        # returns cannot tell a commit that happened from one that did not. The next writer
+        # removes the files no commit names.
+        self.db.execute("COMMIT")
+        changed = bool(count or self._removed)
         self._dirty = False
         self._new_ids, self._new_vectors, self._removed = [], [], []
+        self._pending = set()
         self._segments = None  # what is committed now is read again when needed
         if self._publish_to is not None:
             self._publish()
@@ -559,7 +561,13 @@ class FaissStore(SqlStore):
         )
 
     def _write_segment(
-        self, generation: int, first_id: int, last_id: int, count: int, batches: Any
+        self,
+        generation: int,
+        first_id: int,
+        last_id: int,
+        count: int,
+        batches: Any,
+        keep_codec: bool = False,
     ) -> Segment:
         """Write a segment's files (synced) and record it, in the open transaction.
 
@@ -568,7 +576,7 @@ class FaissStore(SqlStore):
         """
         import faiss
 
-        codec = codec_for(self.codec, count)
+        codec = self.codec if keep_codec else codec_for(self.codec, count)
         quantizer = None
         if codec != "float32":
             quantizer = read_quantizer(self.db)
@@ -624,8 +632,10 @@ class FaissStore(SqlStore):
             for segment in group:
                 yield from segment.batches()
 
+        # A group that held int8 (or binary) vectors stays coded, however small: decoding it
+        # to float32 would score with vectors off unit length.
+        coded = any(segment.codec != "float32" for segment in group)
         self.db.execute("BEGIN IMMEDIATE")
-        written: list[str] = []
         try:
             generation = self._next_generation()
             first, last = group[0].first_id, group[-1].last_id
@@ -634,15 +644,14 @@ class FaissStore(SqlStore):
             self.db.execute(f"DELETE FROM segments WHERE number IN ({marks})", numbers)
             self.db.execute("DELETE FROM deleted WHERE id BETWEEN ? AND ?", (first, last))
             if live:
-                merged = self._write_segment(generation, first, last, live, batches)
-                written = merged.files()
+                self._write_segment(generation, first, last, live, batches, keep_codec=coded)
             self._set_state("generation", str(generation))
             self.db.execute("COMMIT")
         except BaseException:
+            # The new file stays (a commit may have happened just before the interrupt); the
+            # next writer removes it if no commit names it.
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
-            for name in written:
-                (self.directory / name).unlink(missing_ok=True)
             raise
         finally:
             for segment in group:
@@ -657,14 +666,21 @@ class FaissStore(SqlStore):
         removed chunks' rows back (SQLite VACUUM)."""
         self.merge(everything=True)
         self.db.execute("VACUUM")
-        self.checkpoint()
+        # VACUUM wrote the whole database to the log; fold it in now unless a reader's snapshot
+        # holds it (then the next writer does), without waiting long for that reader.
+        self.db.execute("PRAGMA busy_timeout = 2000")
+        try:
+            self.checkpoint()
+        finally:
+            self.db.execute("PRAGMA busy_timeout = 30000")
 
     def rollback(self) -> None:
         """Drop pending changes: the chunks added and removed since the last commit."""
-        if self._dirty:
+        if self.db.in_transaction:
             self.db.execute("ROLLBACK")
-            self._dirty = False
+        self._dirty = False
         self._new_ids, self._new_vectors, self._removed = [], [], []
+        self._pending = set()
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (before the folder is moved)."""

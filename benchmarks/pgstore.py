@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,12 +45,14 @@ def _timed(home: Path, *commands: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def _percentiles(values: list[float]) -> tuple[float, float]:
+def percentiles(values: list[float]) -> tuple[float, float]:
     ordered = sorted(values)
     return statistics.median(ordered), ordered[int(0.95 * (len(ordered) - 1))]
 
 
-def main() -> None:
+def on_a_server(run: Callable[[Path, Path, str], None]) -> None:
+    """Parse DATASET and --store, then ``run(dataset, home, url)`` on that PostgreSQL, or on an
+    embedded server on a temporary data folder (removed afterwards)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset", nargs="?", default="../shared/data/cranfield")
     parser.add_argument("--store", help="a PostgreSQL URL; default: an embedded server")
@@ -67,6 +70,10 @@ def main() -> None:
             stack.callback(server.cleanup)
             url = server.get_uri()
         run(root, home, url)
+
+
+def main() -> None:
+    on_a_server(run)
 
 
 def run(root: Path, home: Path, url: str) -> None:
@@ -111,7 +118,7 @@ def run(root: Path, home: Path, url: str) -> None:
                     started = time.perf_counter()
                     searcher.search(question, 4)
                     times.append((time.perf_counter() - started) * 1000)
-            latency[mode, name] = _percentiles(times)
+            latency[mode, name] = percentiles(times)
     print(f"\nretrieval: {len(questions)} queries; latency over the first 100, k=4")
     print("| mode | store | nDCG@10 | R@10 | R@100 | MRR@10 | search p50 ms | p95 ms |")
     print("|---|---|---|---|---|---|---|---|")
@@ -137,7 +144,7 @@ def run(root: Path, home: Path, url: str) -> None:
             started = time.perf_counter()
             exact.append({i for i, _ in store.dense(vector, 10, exact=True)})
             times.append((time.perf_counter() - started) * 1000)
-        p50, p95 = _percentiles(times)
+        p50, p95 = percentiles(times)
         print(f"| exact (sequential scan) | 1.0000 | {p50:.2f} | {p95:.2f} |")
         for ef_search in (40, 100):
             pgstore.EF_SEARCH = ef_search
@@ -147,7 +154,7 @@ def run(root: Path, home: Path, url: str) -> None:
                 found.append({i for i, _ in store.dense(vector, 10, exact=False)})
                 times.append((time.perf_counter() - started) * 1000)
             recall = float(np.mean([len(f & e) / len(e) for f, e in zip(found, exact)]))
-            p50, p95 = _percentiles(times)
+            p50, p95 = percentiles(times)
             print(f"| HNSW, ef_search {ef_search} | {recall:.4f} | {p50:.2f} | {p95:.2f} |")
         sizes = store._rows(
             "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "

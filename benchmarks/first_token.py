@@ -4,11 +4,12 @@
 
 Ingests sample_corpus into a collection under RAGCLI_HOME (a temporary one unless set), then,
 for ``--context full`` and ``--context focused`` in turn, starts a process that loads the
-bundled generator once and asks the first N answerable sample questions (default 5) in order,
+bundled generator once and asks the first N answerable sample questions (default: all 23) in order,
 as ``ask --batch`` would: the generator's prompt cache carries over from one question to the
 next within a setting, never between settings, and no question is asked twice. Prints, per
-setting: the median of retrieval + time to first token, the median prompt tokens, the median
-answer time, and how many answers hold the expected fact and cite its source.
+setting: the median of retrieval + time to first token (packing the prompt included), the
+median prompt tokens, the median answer time, and how many answers hold the expected fact and
+cite its source.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _one_setting(context: str, count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--questions", type=int, default=5)
+    parser.add_argument("--questions", type=int, default=23)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -61,10 +61,13 @@ class Settings:
     max_tokens: int = 256
     # What of each passage the generator reads: "full", or "focused" (the sentences that
     # bear on the question, README "Measuring answers").
-    context: str = "full"
-    min_score: float | None = None  # ask abstains below this retrieval evidence; None: default
-    # ask asks the generator to verify its answer and abstains below this probability of
-    # "yes" (0: ask but never abstain on it); None: do not ask.
+    context: str = "focused"
+    # ask withholds an answer whose confidence (ragcli/abstention.py) is below this; None: the
+    # fitted default, 0: never on confidence
+    abstain_threshold: float | None = None
+    min_score: float | None = None  # ask also abstains below this retrieval evidence
+    # ask also abstains below this verification (the generator's probability of "yes" that
+    # the passages state the answer); None: only through the confidence.
     min_verified: float | None = None
     temperature: float = 0.0  # 0: greedy
     seed: int | None = None
@@ -119,6 +122,10 @@ class Settings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be at least 1")
+        for name in ("abstain_threshold", "min_score", "min_verified"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise UsageError(f"{name.replace('_', '-')} must be between 0 and 1")
         if self.vectors is not None and self.vectors not in VECTOR_KINDS:
             raise UsageError(
                 f"unknown vectors {self.vectors!r}", f"use one of: {', '.join(VECTOR_KINDS)}"

@@ -226,6 +226,13 @@ def _tidy(text: str) -> str:
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
 
 
+def _cite(sentence: str, number: int) -> str:
+    """The sentence with ``[number]`` before its closing punctuation ("1924." -> "1924 [1].")."""
+    body = sentence.rstrip()
+    end = len(body) - len(body.rstrip(".!?"))
+    return f"{body[: len(body) - end]} [{number}]{body[len(body) - end :]}"
+
+
 def check_answer(text: str, passages: Sequence[Hit], question: str = "") -> AnswerCheck:
     """Resolve markers, drop the ones that point nowhere, and test every sentence.
 
@@ -261,6 +268,15 @@ def check_answer(text: str, passages: Sequence[Hit], question: str = "") -> Answ
             if (checked.supported and n in markers)
             or check_sentence(sentence, [n], [passage.text], question).supported
         ]
+        if not markers and checked.supported and checked.claims and checked.backed_by:
+            # A supported sentence the model left uncited cites the best-ranked passage
+            # that backs it on its own.
+            number = checked.backed_by[0]
+            cited.setdefault(number, Citation(number, passages[number - 1]))
+            checked.markers = [number]
+            cited_text = _cite(sentence, number)
+            cleaned = cleaned.replace(sentence, cited_text, 1)
+            checked.text = cited_text
         sentences.append(checked)
     return AnswerCheck(
         text=cleaned,

@@ -306,12 +306,15 @@ class Answer:
     sentences: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[dict[str, Any]] = field(default_factory=list)
     abstained: bool = False
-    # "weak retrieval", "model declined", "unsupported" or "not verified"
+    # "weak retrieval", "model declined", "unsupported", "not verified" or "low confidence"
     abstain_reason: str | None = None
     evidence: float = 0.0  # best cosine between the question and a retrieved passage
-    # The generator's probability that its answer is stated in the passages and answers the
-    # question (asked "yes or no" after answering); None where not asked or not available.
+    # The generator's probability that the passages state the answer to the question (asked
+    # "yes or no" after answering); None where not asked or not available.
     verified: float | None = None
+    # The probability that the answer is right, from evidence and verification
+    # (ragcli/abstention.py); None when not generated, or withheld by its own checks.
+    confidence: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
     engine: str | None = None  # what ran the generator, e.g. "xllamacpp 2026.10.11549"
@@ -337,6 +340,7 @@ class Answer:
             "dropped": self.dropped,
             "evidence": round(self.evidence, 4),
             "verified": round(self.verified, 4) if self.verified is not None else None,
+            "confidence": round(self.confidence, 4) if self.confidence is not None else None,
             "collection": self.collection,
             "models": {
                 "embedder": self.embedder,

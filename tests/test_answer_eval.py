@@ -31,7 +31,7 @@ def _questions(tmp_path: Path) -> Path:
 
 
 def test_every_answer_is_scored_and_saved(corpus: Path, tmp_path: Path) -> None:
-    settings = load_settings(min_score=0.0, top_k=3)
+    settings = load_settings(abstain_threshold=0.0, top_k=3, context="full")
     pipeline.ingest(settings, [str(corpus)])
     saved = tmp_path / "answers.jsonl"
     report = evaluate_answers(settings, _questions(tmp_path), save=saved)
@@ -51,10 +51,9 @@ def test_every_answer_is_scored_and_saved(corpus: Path, tmp_path: Path) -> None:
     assert data["threshold"] == 0.0 and len(data["curve"]) == 41
 
 
-def test_the_gate_is_applied_to_the_evidence_as_ask_applies_it(
-    corpus: Path, tmp_path: Path
-) -> None:
-    settings = load_settings(min_score=1.5)  # above any cosine: ask would withhold every answer
+def test_the_decision_is_applied_as_ask_applies_it(corpus: Path, tmp_path: Path) -> None:
+    # no confidence reaches 1: ask would withhold every answer before generating
+    settings = load_settings(abstain_threshold=1.0, context="full")
     pipeline.ingest(settings, [str(corpus)])
     report = evaluate_answers(settings, _questions(tmp_path))
     assert all(s.abstained for s in report.scores)
@@ -72,7 +71,7 @@ def test_the_gate_is_applied_to_the_evidence_as_ask_applies_it(
 
 def test_the_trade_off_is_drawn(corpus: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    settings = load_settings(min_score=0.0)
+    settings = load_settings(abstain_threshold=0.0)
     pipeline.ingest(settings, [str(corpus)])
     plot = tmp_path / "trade-off.png"
     report = evaluate_answers(settings, _questions(tmp_path), plot=plot)
@@ -88,7 +87,11 @@ def test_eval_answers_from_the_command_line(corpus: Path, tmp_path: Path) -> Non
     runner = CliRunner()
     assert runner.invoke(app, ["ingest", str(corpus)]).exit_code == 0
     questions = _questions(tmp_path)
-    result = runner.invoke(app, ["eval", "--answers", str(questions), "--min-score", "0", "--json"])
+    result = runner.invoke(
+        app,
+        ["eval", "--answers", str(questions), "--abstain-threshold", "0", "--context", "full",
+         "--json"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["summary"]["answerable"] == 2 and data["summary"]["contains"] == 1.0
@@ -110,27 +113,42 @@ class _DoubtingGenerator(FakeGenerator):
         return self.verdict
 
 
-def test_an_answer_the_model_does_not_verify_is_withheld(
+def test_the_verification_and_the_confidence_decide_whether_to_answer(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from ragcli import abstention
     from ragcli.models import generation
     from ragcli.prompting import VERIFY_QUESTION
 
     monkeypatch.setattr(generation, "open_generator", _DoubtingGenerator)
-    settings = load_settings(min_score=0.0)
+    settings = load_settings(abstain_threshold=0.0)
     pipeline.ingest(settings, [str(corpus)])
     question = "Who was the lighthouse keeper?"
+    # threshold 0: no decision to make, so the generator is not asked
     unasked = pipeline.ask(settings, question)
     assert unasked.verified is None and not unasked.abstained and not _DoubtingGenerator.asked
-    doubted = pipeline.ask(load_settings(min_score=0.0, min_verified=0.5), question)
+    assert unasked.confidence is None
+    doubted = pipeline.ask(load_settings(abstain_threshold=0.0, min_verified=0.5), question)
     assert doubted.abstained and doubted.abstain_reason == "not verified"
     assert doubted.verified == 0.2 and doubted.to_dict()["verified"] == 0.2
     (messages,) = _DoubtingGenerator.asked
-    # The answer's own conversation, continued: the prompt cache holds all but the question.
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
-    assert "Ivo Sand" in messages[2]["content"] and messages[3]["content"] == VERIFY_QUESTION
-    recorded = pipeline.ask(load_settings(min_score=0.0, min_verified=0.0), question)
-    assert recorded.verified == 0.2 and not recorded.abstained
+    # The answer's own prompt up to the question (the prompt cache holds it), then the check.
+    assert [m["role"] for m in messages] == ["system", "user"]
+    content = messages[1]["content"]
+    assert content.endswith(f"Question: {question}\n\n{VERIFY_QUESTION}")
+    # the confidence decides: P(right) from the evidence and the verification
+    sure = pipeline.ask(load_settings(abstain_threshold=0.01), question)
+    assert not sure.abstained and sure.verified == 0.2
+    assert sure.confidence == pytest.approx(abstention.confidence(sure.evidence, 0.2))
+    assert sure.to_dict()["confidence"] == round(sure.confidence, 4)
+    # between what it got and what a verification of 1 would give: generated, then withheld
+    best = abstention.WITH_VERIFICATION.best_case(sure.evidence)
+    doubtful = pipeline.ask(load_settings(abstain_threshold=(sure.confidence + best) / 2), question)
+    assert doubtful.abstained and doubtful.abstain_reason == "low confidence" and doubtful.text
+    # a threshold no confidence reaches: withheld before generating
+    hopeless = pipeline.ask(load_settings(abstain_threshold=1.0), question)
+    assert hopeless.abstained and hopeless.abstain_reason == "weak retrieval"
+    assert hopeless.text == "" and hopeless.confidence is None
 
 
 def test_yes_share_reads_either_case_and_spacing() -> None:

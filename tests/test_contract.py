@@ -25,8 +25,8 @@ SEARCH = {
 ASK = {
     "schema_version", "question", "rewritten_query", "answer", "abstained", "abstain_reason",
     "citations",
-    "unknown_markers", "sentences", "passages", "dropped", "evidence", "verified", "collection",
-    "models", "tokens", "updated_at", "stale_sources", "timings",
+    "unknown_markers", "sentences", "passages", "dropped", "evidence", "verified", "confidence",
+    "collection", "models", "tokens", "updated_at", "stale_sources", "timings",
 }  # fmt: skip
 STALE = {"source", "path", "reason"}
 SENTENCE = {"text", "markers", "support", "missing", "supported", "backed_by"}

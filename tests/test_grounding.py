@@ -44,10 +44,11 @@ def test_unknown_markers_are_removed_and_reported() -> None:
         "Tobiah Marsk founded the observatory [1, 7]. It was founded in 1911 [9].", PASSAGES
     )
     assert check.unknown_markers == [7, 9]
-    assert check.text == "Tobiah Marsk founded the observatory [1]. It was founded in 1911."
+    # the sentence left without a marker is checked against all passages, and cites the one
+    # that backs it
+    assert check.text == "Tobiah Marsk founded the observatory [1]. It was founded in 1911 [1]."
     assert [c.marker for c in check.citations] == [1]
-    # the uncited sentence is checked against all passages
-    assert check.sentences[1].markers == [] and check.sentences[1].supported
+    assert check.sentences[1].markers == [1] and check.sentences[1].supported
 
 
 def test_declining_is_recognised() -> None:
@@ -154,3 +155,12 @@ def test_words_of_the_question_count_as_asked_whatever_their_ending() -> None:
         "Which river does the Morrow viaduct cross?",
     )  # fmt: skip
     assert not check.supported and check.missing == ["severn"]
+
+
+def test_a_supported_sentence_left_uncited_cites_the_passage_that_backs_it() -> None:
+    check = check_answer("1911.", PASSAGES, "When was the observatory founded?")
+    assert check.text == "1911 [1]." and [c.marker for c in check.citations] == [1]
+    assert check.sentences[0].markers == [1] and check.supported
+    # one the passages do not back stays uncited, and unsupported
+    made_up = check_answer("1820.", PASSAGES, "When was the observatory founded?")
+    assert made_up.text == "1820." and made_up.citations == [] and not made_up.supported

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from ragcli.prompting import (
+    FOCUS_WORDS,
+    FOCUSED_SYSTEM_PROMPT,
     build_messages,
-    focus_passage,
+    focus_passages,
     format_passage,
     merge_passages,
     pack_passages,
@@ -78,6 +80,10 @@ def test_pack_reports_passages_over_budget() -> None:
     assert packing.dropped == [{"chunk_id": "k2", "reason": "over budget"}]
 
 
+_FERRY = (
+    "Ferry\n\nThe ferry leaves Pellhaven pier four times a day in winter. The crossing to "
+    "Dunscar Quay takes 47 minutes. Tickets are sold on board, and bicycles travel free."
+)
 _OBSERVATORY = (
     "Gullstone Observatory\n\nOverview\n\nGullstone Observatory stands on the summit of "
     "Gullstone Hill, 212 metres above sea level. Because the island has almost no street "
@@ -91,14 +97,38 @@ _OBSERVATORY = (
 
 def test_focus_keeps_the_sentences_that_bear_on_the_question() -> None:
     hit = Hit(1, 0.8, _OBSERVATORY, "observatory.md", "k1")
-    focused = focus_passage(hit, "Who founded Gullstone Observatory, and in what year?")
-    lines = focused.text.split("\n")
-    # The heading, the founding sentence (a rarer word than "observatory") and the one after.
-    assert lines[0] == "Gullstone Observatory"
+    (focused,) = focus_passages("Who founded Gullstone Observatory, and in what year?", [hit])
+    # the founding sentence (founded is a rarer word than observatory), the one after it and
+    # the one before it, within the words allowed
     assert "founded in 1911 by Tobiah Marsk, a retired ship's navigator." in focused.text
     assert "He paid for the first dome" in focused.text
-    assert "his death" not in focused.text and lines[-1] == "…"
+    assert len(focused.text.split()) <= FOCUS_WORDS + 1  # + an ellipsis
     assert len(focused.text) < len(hit.text) and focused.source == hit.source
+
+
+def test_focus_spends_its_words_across_passages_by_closeness_to_the_question() -> None:
+    hits = [
+        Hit(1, 0.9, _OBSERVATORY, "observatory.md", "k1"),
+        Hit(2, 0.8, _FERRY, "ferry.md", "k2"),
+        Hit(3, 0.7, "Gulls nest on the cliffs. " * 3 + "The cliffs are high.", "birds.md", "k3"),
+    ]
+    close = {"The crossing to Dunscar Quay takes 47 minutes.": 0.9}
+
+    def similarity(question: str, sentences: list[str]) -> list[float]:
+        return [close.get(s, 0.0) for s in sentences]
+
+    # no word of the question is in the answer's sentence: the similarity finds it
+    focused = focus_passages("How long does it take to get over?", hits, similarity, words=40)
+    texts = {h.chunk_key: h.text for h in focused}
+    assert "takes 47 minutes" in texts["k2"]
+    assert sum(len(t.split()) for t in texts.values()) <= 40 + 2 * len(texts)  # + ellipses
+    assert [h.rank for h in focused] == sorted(h.rank for h in focused)  # order kept
+
+
+def test_a_short_fragment_is_kept_only_beside_a_sentence() -> None:
+    text = "Tides\n\nThe tide rises twice a day. Spring tides come after a full moon."
+    (focused,) = focus_passages("Tides?", [Hit(1, 0.8, text, "a.md", "k1")], words=100)
+    assert focused.text.startswith("Tides") and "twice a day" in focused.text
 
 
 def test_focus_keeps_a_table_with_the_sentence_that_introduces_it() -> None:
@@ -107,25 +137,25 @@ def test_focus_keeps_a_table_with_the_sentence_that_introduces_it() -> None:
         "from a pricking card.\n\nPattern\n\nBobbins\n\nHeron's Ladder\n\n14\n\nGull Wing\n\n22"
         "\n\nThe Guild meets on Tuesdays in the old school hall. New members pay no fee at all."
     )
-    focused = focus_passage(
-        Hit(1, 0.8, text, "guide.html", "k1"),
+    (focused,) = focus_passages(
         "How many bobbins does the Heron's Ladder pattern need?",
+        [Hit(1, 0.8, text, "guide.html", "k1")],
     )
     assert "Heron's Ladder\n14" in focused.text and "Bobbins" in focused.text
-
-
-def test_a_short_passage_is_left_whole() -> None:
-    hit = Hit(1, 0.8, "The bridge opened in 1932. It spans the river.", "a.txt", "k1")
-    assert focus_passage(hit, "When did the bridge open?") is hit
 
 
 def test_focused_packing_shortens_the_prompt() -> None:
     hit = Hit(1, 0.8, _OBSERVATORY, "observatory.md", "k1")
     question = "Who founded Gullstone Observatory?"
     full = pack_passages(question, [hit], count, 10_000)
-    focused = pack_passages(question, [hit], count, 10_000, focused=True)
+    far = Hit(2, 0.7, "Short.", "far.md", "k2")
+    focused = pack_passages(question, [hit, far], count, 10_000, focused=True)
     assert count(focused.messages) < count(full.messages)
-    assert "Tobiah Marsk" in focused.messages[-1]["content"]
+    assert focused.messages[0]["content"] == FOCUSED_SYSTEM_PROMPT  # the same for every question
+    user = focused.messages[-1]["content"]
+    assert "Tobiah Marsk" in user and user.endswith(f"Question: {question}")
+    assert user.startswith("Passages:\n\n[1] observatory.md\n")  # a short label
+    assert focused.dropped == [{"chunk_id": "k2", "reason": "not focused"}]
 
 
 def test_rewrite_prompt_holds_the_last_turns_shortened() -> None:

@@ -119,14 +119,31 @@ ShowPassages = Annotated[
 ]
 NoAbstain = Annotated[
     bool,
-    typer.Option("--no-abstain", help="Generate even when retrieval finds nothing close enough."),
+    typer.Option(
+        "--no-abstain",
+        help="Give the answer even when retrieval finds nothing close enough or its confidence "
+        "is low (its own checks still apply).",
+    ),
+]
+AbstainThreshold = Annotated[
+    float | None,
+    typer.Option(
+        "--abstain-threshold",
+        min=0.0,
+        max=1.0,
+        help="Withhold an answer whose confidence (fitted on retrieval evidence and the "
+        "model's verification) is below this; 0 never does, 1 always does "
+        "[env: RAGCLI_ABSTAIN_THRESHOLD; default: 0.47].",
+    ),
 ]
 MinScore = Annotated[
     float | None,
     typer.Option(
         "--min-score",
-        help="Abstain when no passage is this similar (cosine) to the question "
-        "[env: RAGCLI_MIN_SCORE; default: 0.35].",
+        min=0.0,
+        max=1.0,
+        help="Also abstain when no passage is this similar (cosine) to the question "
+        "[env: RAGCLI_MIN_SCORE; default: off].",
     ),
 ]
 MinVerified = Annotated[
@@ -135,8 +152,8 @@ MinVerified = Annotated[
         "--min-verified",
         min=0.0,
         max=1.0,
-        help="Ask the model whether its answer is stated in the passages; abstain below this "
-        "probability of yes (0: ask, never abstain) [env: RAGCLI_MIN_VERIFIED; default: off].",
+        help="Also abstain when the model's probability that the passages state the answer "
+        "is below this [env: RAGCLI_MIN_VERIFIED; default: off].",
     ),
 ]
 Context = Annotated[
@@ -144,7 +161,7 @@ Context = Annotated[
     typer.Option(
         "--context",
         help="What of each passage the model reads: 'full', or 'focused' (the sentences that "
-        "bear on the question; a shorter prompt) [env: RAGCLI_CONTEXT; default: full].",
+        "bear on the question; a shorter prompt) [env: RAGCLI_CONTEXT; default: focused].",
     ),
 ]
 Temperature = Annotated[
@@ -304,6 +321,7 @@ def ask(
     document_prompt: DocumentPrompt = None,
     show_passages: ShowPassages = False,
     no_abstain: NoAbstain = False,
+    abstain_threshold: AbstainThreshold = None,
     min_score: MinScore = None,
     context: Context = None,
     min_verified: MinVerified = None,
@@ -320,7 +338,8 @@ def ask(
     """Answer QUESTION from the collection with the local LLM, citing the passages used.
 
     Exits 7 when it does not answer: retrieval found nothing close enough, the model said it
-    does not know, or no sentence of the answer is supported by the passages it cites. With
+    does not know, no sentence of the answer is supported by the passages it cites, or the
+    answer's confidence is under --abstain-threshold. With
     --session FILE, QUESTION may follow up on the earlier questions kept in FILE.
     """
     from ragcli import console, pipeline
@@ -333,7 +352,7 @@ def ask(
             document_prompt=document_prompt, llm=llm, backend=backend, top_k=top_k,
             max_tokens=max_tokens, mode=mode, max_per_doc=max_per_doc, rerank=rerank,
             min_score=min_score, context=context, min_verified=min_verified,
-            temperature=temperature, seed=seed,
+            temperature=temperature, seed=seed, abstain_threshold=abstain_threshold,
         )  # fmt: skip
         events = console.ConsoleEvents(quiet)
         if batch is not None:
@@ -400,6 +419,7 @@ def eval_(
     top_k: TopK = None,
     llm: Llm = None,
     backend: Backend = None,
+    abstain_threshold: AbstainThreshold = None,
     min_score: MinScore = None,
     context: Context = None,
     min_verified: MinVerified = None,
@@ -434,6 +454,7 @@ def eval_(
             llm=llm,
             backend=backend,
             top_k=top_k,
+            abstain_threshold=abstain_threshold,
             min_score=min_score,
             context=context,
             min_verified=min_verified,

@@ -109,6 +109,16 @@ def _answer_warnings(answer: Answer) -> None:
             "no sentence of this answer is supported by the passages it cites; "
             "treat it as not answered"
         )
+    elif answer.abstain_reason in ("low confidence", "not verified"):
+        measured = (
+            f"confidence {answer.confidence:.2f}"
+            if answer.abstain_reason == "low confidence" and answer.confidence is not None
+            else f"verification {answer.verified or 0.0:.2f}"
+        )
+        warning(
+            f"this answer is likely wrong ({measured}, under the threshold); treat it as not "
+            "answered (--abstain-threshold moves the threshold)"
+        )
     elif unsupported and answer.abstain_reason is None:
         for sentence in unsupported:
             text = one_line(sentence["text"], 120)

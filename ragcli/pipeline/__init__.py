@@ -12,7 +12,7 @@ collection the settings do not fit, ``events`` is how each reports while it work
 """
 
 from ragcli.pipeline.answer_eval import AnswerEvalReport, evaluate_answers
-from ragcli.pipeline.answering import MIN_SCORE, ask, ask_batch
+from ragcli.pipeline.answering import ask, ask_batch
 from ragcli.pipeline.conversing import Conversation, Session, ask_in_session
 from ragcli.pipeline.evaluating import EvalReport, evaluate
 from ragcli.pipeline.events import Events
@@ -22,7 +22,6 @@ from ragcli.pipeline.searching import Searcher, search, search_batch
 from ragcli.pipeline.watching import watch
 
 __all__ = [
-    "MIN_SCORE",
     "AnswerEvalReport",
     "Conversation",
     "EvalReport",

@@ -1,9 +1,10 @@
 """The ``eval --answers`` use case: ask judged questions, score the answers and the abstentions.
 
-Every question is answered with the retrieval gate off, and the gate (``--min-score``) is then
-applied to the recorded evidence, exactly as ``ask`` applies it before generating. That gives
-the figures at the configured threshold and, from the same answers, at every other threshold:
-the trade-off between the share of questions answered and how many of those answers are right.
+Every question is answered, checked and verified with the abstention decision off, and the
+decision (``ragcli/abstention.py``: the gate before generating, then the confidence threshold)
+is then applied to what was recorded, exactly as ``ask`` applies it. That gives the figures at
+the threshold in use and, from the same answers, at every other threshold: the trade-off between
+the share of questions answered and how many of those answers are right.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragcli import abstention
 from ragcli.answer_metrics import (
     AnswerQuestion,
     AnswerScore,
@@ -28,13 +30,13 @@ from ragcli.answer_metrics import (
 from ragcli.config import Settings
 from ragcli.errors import UsageError
 from ragcli.evaluation import Dataset
-from ragcli.pipeline.answering import MIN_SCORE, ask_batch
+from ragcli.pipeline.answering import abstain_threshold, ask_batch
 from ragcli.pipeline.evaluating import dataset_collection
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.ingesting import ingest
 from ragcli.records import Answer
 
-# Thresholds on the evidence (best cosine) the trade-off is traced at.
+# Confidence thresholds the trade-off is traced at.
 CURVE_STEPS = 41
 
 
@@ -106,6 +108,7 @@ def _row(
         "checks": answer.abstain_reason,
         "evidence": round(answer.evidence, 4),
         "verified": answer.verified,
+        "confidence": answer.confidence,
         "citations": [c.to_dict() for c in answer.citations],
         "sentences": answer.sentences,
         "passages": [h.to_dict() for h in answer.passages],
@@ -117,11 +120,16 @@ def _row(
     }
 
 
-def _gated(answer: Answer, threshold: float) -> tuple[bool, str | None]:
+def _gated(answer: Answer, settings: Settings, threshold: float) -> tuple[bool, str | None]:
     """Whether ``ask`` would have withheld the answer at ``threshold``, and why."""
-    if answer.evidence < threshold:
+    if abstention.withheld_before(answer.evidence, threshold, settings.min_score):
         return True, "weak retrieval"
-    return answer.abstained, answer.abstain_reason
+    if answer.abstained:
+        return True, answer.abstain_reason
+    reason = abstention.withheld_after(
+        answer.confidence, answer.verified, threshold, settings.min_verified
+    )
+    return reason is not None, reason
 
 
 def _answered(
@@ -172,13 +180,13 @@ def evaluate_answers(
     questions = load_answer_questions(questions_file)
     if dataset_dir is not None:
         settings = _dataset_settings(settings, dataset_dir, events)
-    threshold = settings.min_score if settings.min_score is not None else MIN_SCORE
+    threshold = abstain_threshold(settings)
     started = time.perf_counter()
     results: list[tuple[AnswerQuestion, Answer, AnswerScore]] = []
     out = _open_save(save)
     try:
         for question, answer, seconds in _answered(settings, questions, events):
-            withheld, reason = _gated(answer, threshold)
+            withheld, reason = _gated(answer, settings, threshold)
             retrieve = answer.timings.get("retrieve_s", 0.0)
             first = answer.timings.get("first_token_s")
             if reason == "weak retrieval":  # ask would have stopped after retrieval
@@ -190,7 +198,7 @@ def evaluate_answers(
                 [c.to_dict() for c in answer.citations],
                 seconds,
                 first_token_s=(retrieve + first) if first is not None else None,
-                confidence=answer.evidence,
+                confidence=answer.confidence,
             )
             results.append((question, answer, score))
             if out is not None:
@@ -207,7 +215,7 @@ def evaluate_answers(
         questions_file=str(questions_file),
         threshold=threshold,
         summary=summarize(scores),
-        curve=trade_off(ungated),
+        curve=trade_off(ungated, settings),
         seconds=time.perf_counter() - started,
         scores=scores,
         saved=str(save) if save else None,
@@ -227,12 +235,11 @@ def _open_save(save: Path | None) -> Any:
         raise UsageError(f"cannot write {save}: {e.strerror or e}") from None
 
 
-def trade_off(answers: list[tuple[AnswerQuestion, Answer]]) -> list[CurvePoint]:
-    """Answered share and correctness as the evidence threshold moves from 0 to 1.
+def trade_off(answers: list[tuple[AnswerQuestion, Answer]], settings: Settings) -> list[CurvePoint]:
+    """Answered share and correctness as the confidence threshold moves from 0 to 1.
 
-    A question counts as answered at a threshold when its evidence reaches it and the answer
-    passed its own checks (the model did not decline, every sentence was supported); it is
-    right when the question is answerable and a gold answer stands in the answer.
+    A question counts as answered at a threshold when ``ask`` would give its answer there (see
+    ``_gated``); it is right when the question is answerable and a gold answer stands in it.
     """
     right_answer = [q.answerable and contains_answer(a.text, q.answers) for q, a in answers]
     points = []
@@ -240,7 +247,7 @@ def trade_off(answers: list[tuple[AnswerQuestion, Answer]]) -> list[CurvePoint]:
         threshold = step / (CURVE_STEPS - 1)
         answered = right = withheld = withheld_rightly = unanswerable = 0
         for (question, answer), good in zip(answers, right_answer):
-            gives = answer.evidence >= threshold and not answer.abstained
+            gives = not _gated(answer, settings, threshold)[0]
             unanswerable += not question.answerable
             if gives:
                 answered += 1

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from ragcli import abstention
 from ragcli.config import Settings
 from ragcli.errors import RagcliError
 from ragcli.filters import Filters
@@ -16,12 +18,14 @@ from ragcli.models.bundled_generator import BUNDLED_GENERATOR
 from ragcli.models.generation import ChatModel, engine_label
 from ragcli.pipeline.events import Events
 from ragcli.pipeline.searching import Searcher, one_view
-from ragcli.prompting import Packing, pack_passages, verification_messages
+from ragcli.prompting import Packing, Similarity, pack_passages, verification_messages
 from ragcli.records import Answer, Hit
 
-# ask abstains without generating when no passage is this close (cosine) to the question.
-# Calibrated on the sample corpus and Cranfield (README, "Answers you can check").
-MIN_SCORE = 0.35
+
+def abstain_threshold(settings: Settings) -> float:
+    """The confidence under which ask withholds an answer."""
+    given = settings.abstain_threshold
+    return given if given is not None else abstention.ABSTAIN_THRESHOLD
 
 
 def ask(
@@ -39,25 +43,36 @@ def ask(
 ) -> Answer:
     """Retrieve passages, answer from them with the LLM, and check the answer against them.
 
-    Abstains without calling the LLM when retrieval evidence is weak (unless ``abstain`` is
-    False). Pass a loaded ``generator`` and an open ``searcher`` to reuse them across questions.
+    Withholds the answer when it cannot be right enough (``ragcli/abstention.py``): before
+    calling the LLM when retrieval evidence is too weak, after it when the model declined, no
+    sentence is backed by its passages, or the confidence is under the threshold. With
+    ``abstain`` False every question is answered, checked, verified and given a confidence,
+    and only the model's own checks mark it withheld (``eval --answers`` gates afterwards).
+    Pass a loaded ``generator`` and an open ``searcher`` to reuse them across questions.
     ``query``: what retrieval searches for instead of the question (a follow-up rewritten to
     stand alone); ``earlier``: a conversation's (question, answer) pairs for the prompt.
     """
     events = events or Events()
-    answer, hits = _retrieve(settings, query or question, top_k, filters, searcher)
+    answer, hits, similarity = _retrieve(settings, query or question, top_k, filters, searcher)
     answer.question, answer.rewritten_query = question, query or None
     if generator is not None:
         answer.generator = generator.name
-    min_score = settings.min_score if settings.min_score is not None else MIN_SCORE
-    if abstain and answer.evidence < min_score:
+    threshold = abstain_threshold(settings)
+    if abstain and abstention.withheld_before(answer.evidence, threshold, settings.min_score):
         answer.abstained, answer.abstain_reason = True, "weak retrieval"
         return answer
     if generator is None:
         generator = generator_for(settings, events)
-    generated = _generate(settings, question, hits, generator, on_token, earlier)
+    generated = _generate(settings, question, hits, generator, on_token, earlier, similarity)
     _judge(answer, generated, question)
-    _verify(settings, answer, generated, generator)
+    if not answer.abstained and (threshold > 0 or settings.min_verified is not None or not abstain):
+        _verify(answer, generated, generator)
+        answer.confidence = abstention.confidence(answer.evidence, answer.verified)
+        reason = abstention.withheld_after(
+            answer.confidence, answer.verified, threshold, settings.min_verified
+        )
+        if abstain and reason:
+            answer.abstained, answer.abstain_reason = True, reason
     answer.generator, answer.engine = generator.name, engine_label(generator)
     _keep_stale_shown(answer)
     return answer
@@ -83,17 +98,20 @@ def _retrieve(
     top_k: int | None,
     filters: Filters | None,
     searcher: Searcher | None,
-) -> tuple[Answer, list[Hit]]:
+) -> tuple[Answer, list[Hit], Similarity]:
     """The passages for ``question`` and an answer not yet written, with their evidence
-    (an open ``searcher`` brings its own filters)."""
+    (an open ``searcher`` brings its own filters), and how close a sentence is to a question
+    by the collection's embedder."""
     if searcher is None:
         with Searcher(settings, filters) as own, one_view(own.store):
             found = own.search(question, top_k)
             evidence = own.evidence(question, found.hits)
+            embedder = own.embedder
     else:
         with one_view(searcher.store):
             found = searcher.search(question, top_k)
             evidence = searcher.evidence(question, found.hits)
+            embedder = searcher.embedder
     answer = Answer(
         question=question,
         text="",
@@ -107,7 +125,19 @@ def _retrieve(
         updated_at=found.updated_at,
         stale_sources=found.stale_sources,
     )
-    return answer, found.hits
+    return answer, found.hits, _similarity(embedder)
+
+
+def _similarity(embedder: Any) -> Similarity:
+    """Cosines of a question to sentences. Both sides are embedded as queries: the query
+    encoder is the one loaded for asking (ONNX where exported), and the comparison is between
+    texts of one kind."""
+
+    def similarity(question: str, sentences: list[str]) -> list[float]:
+        vectors = embedder.embed_queries([question, *sentences])
+        return [float(v) for v in vectors[1:] @ vectors[0]]
+
+    return similarity
 
 
 @dataclass
@@ -127,13 +157,22 @@ def _generate(
     generator: ChatModel,
     on_token: Callable[[str], None] | None,
     earlier: Sequence[tuple[str, str]] = (),
+    similarity: Similarity | None = None,
 ) -> _Generated:
     """Pack the passages into the generator's context and stream its answer (markers that
-    point at no passage are kept out of what ``on_token`` shows)."""
+    point at no passage are kept out of what ``on_token`` shows). ``first_token_s`` and
+    ``generate_s`` count from the start of packing, which is part of the wait."""
     generator.load()
+    started = time.perf_counter()
     budget = generator.context_window - settings.max_tokens
     packing = pack_passages(
-        question, hits, generator.prompt_tokens, budget, settings.context == "focused", earlier
+        question,
+        hits,
+        generator.prompt_tokens,
+        budget,
+        settings.context == "focused",
+        earlier,
+        similarity,
     )
     if not packing.passages:
         raise RagcliError(
@@ -141,7 +180,6 @@ def _generate(
             f"tokens, {settings.max_tokens} of them kept for the answer)",
             "lower --max-tokens, or use a generator with a longer context",
         )
-    started = time.perf_counter()
     first_token: float | None = None
     pieces: list[str] = []
     stream = generator.stream(
@@ -191,20 +229,15 @@ def _judge(answer: Answer, generated: _Generated, question: str) -> None:
     answer.timings.update(generated.timings)
 
 
-def _verify(
-    settings: Settings, answer: Answer, generated: _Generated, generator: ChatModel
-) -> None:
-    """Ask the generator whether its answer is stated in the passages and answers the
-    question; withhold it below ``settings.min_verified``. Skipped for an answer already
-    withheld and for a generator that cannot score "yes" (it keeps ``verified`` None)."""
+def _verify(answer: Answer, generated: _Generated, generator: ChatModel) -> None:
+    """Ask the generator whether the passages state the answer to the question. A generator
+    that cannot score "yes" leaves ``verified`` None."""
     score = getattr(generator, "yes_probability", None)
-    if answer.abstained or score is None or settings.min_verified is None:
+    if score is None:
         return
     started = time.perf_counter()
-    answer.verified = score(verification_messages(generated.packing.messages, generated.text))
+    answer.verified = score(verification_messages(generated.packing.messages))
     answer.timings["verify_s"] = time.perf_counter() - started
-    if answer.verified is not None and answer.verified < settings.min_verified:
-        answer.abstained, answer.abstain_reason = True, "not verified"
 
 
 def ask_batch(

@@ -10,6 +10,7 @@
     "model declined": "the model said the passages do not answer it",
     unsupported: "no sentence of it is supported by the passages it cites",
     "not verified": "the model could not confirm it from the passages",
+    "low confidence": "it is likely wrong: the evidence and the model's check are too weak",
   };
 
   const $ = (id) => document.getElementById(id);

@@ -59,8 +59,8 @@ class Settings:
     chunk_overlap: int | None = None
     vectors: str | None = None  # a VECTOR_KINDS entry; None: the collection's, else the default
     max_tokens: int = 256
-    # What of each passage the generator reads: "full", or "focused" (the sentences that
-    # bear on the question, README "Measuring answers").
+    # What of the passages the generator reads: "focused" (the sentences that bear on the
+    # question, README "Answers you can check") or "full".
     context: str = "focused"
     # ask withholds an answer whose confidence (ragcli/abstention.py) is below this; None: the
     # fitted default, 0: never on confidence

@@ -32,7 +32,7 @@ _INSTRUCTION = (
 # Asked after the answer, of the same passages and question but without the answer: the
 # generator's probability of "yes" is the answer's verification. Asking whether the passages
 # state the answer at all separated right answers from answers to unanswerable questions where
-# asking whether "your answer" is stated did not (README, "Measuring answers"). The prompt up
+# asking whether "your answer" is stated did not (README, "Answers you can check"). The prompt up
 # to the question is the answer's own, so the prompt cache holds it and only this is new.
 VERIFY_QUESTION = "Do the passages above state the answer to this question? Reply yes or no."
 
@@ -219,7 +219,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|\n\s*\n")
 _TERM = re.compile(r"\w+")
 
 # "focused": the generator reads the sentences closest to the question (and their neighbours),
-# FOCUS_WORDS words in all, instead of whole passages; measured in README "Measuring answers".
+# FOCUS_WORDS words in all, instead of whole passages (README, "Answers you can check").
 FOCUS_WORDS = 100
 FOCUS_CENTRES = 6  # sentences the selection grows from
 FOCUS_WINDOW = (0, 1, -1)  # around each: itself, then the one after, then the one before
@@ -229,7 +229,7 @@ LEXICAL_WEIGHT = 2.0  # a sentence's score: cosine + this x its share of the que
 # In focused mode the instruction lives in the system message, which is the same for every
 # question (the generator's prompt cache keeps it); the user turn ends with the question. (A
 # reminder after the question that offered "I don't know" made the bundled model decline 20
-# of 40 answerable SQuAD questions whose answer it had been given.)
+# of 40 answerable SQuAD questions, most of them with the answer in its passages.)
 FOCUSED_SYSTEM_PROMPT = (
     "You answer questions using only the numbered passages the user provides. "
     "Answer in one short sentence that gives the fact asked for, copying names and numbers "

@@ -53,11 +53,6 @@ ABSTAIN_THRESHOLD = 0.47
 EVIDENCE_FLOOR = 0.25
 
 
-def calibration_for(can_verify: bool) -> Calibration:
-    """The model for a generator that can (or cannot) score a yes/no reply."""
-    return WITH_VERIFICATION if can_verify else EVIDENCE_ONLY
-
-
 def withheld_before(evidence: float, threshold: float, min_score: float | None = None) -> bool:
     """Whether to withhold before generating: the evidence is under ``min_score`` (when one is
     set) or under ``EVIDENCE_FLOOR``, or no verification could lift the confidence to

@@ -184,3 +184,17 @@ def test_earlier_turns_go_before_the_question_when_given() -> None:
     user = followed.messages[-1]["content"]
     assert user.index("[1] doc1.md") < user.index("Earlier in this conversation:")
     assert user.index("A: The Wenlow refractor.") < user.index("Question: Who made it?")
+
+
+def test_verification_asks_of_the_answers_own_prompt_up_to_the_question() -> None:
+    from ragcli.prompting import VERIFY_QUESTION, verification_messages
+
+    hit = Hit(1, 0.8, _OBSERVATORY, "observatory.md", "k1")
+    question = "Who founded Gullstone Observatory?"
+    for focused in (False, True):
+        packing = pack_passages(question, [hit], count, 10_000, focused=focused)
+        asked = verification_messages(packing.messages)
+        answer_user, check_user = packing.messages[-1]["content"], asked[-1]["content"]
+        assert asked[:-1] == packing.messages[:-1]  # the same system message
+        prefix = answer_user[: answer_user.index(f"Question: {question}")]
+        assert check_user == f"{prefix}Question: {question}\n\n{VERIFY_QUESTION}"

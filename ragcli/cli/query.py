@@ -339,8 +339,8 @@ def ask(
 
     Exits 7 when it does not answer: retrieval found nothing close enough, the model said it
     does not know, no sentence of the answer is supported by the passages it cites, or the
-    answer's confidence is under --abstain-threshold. With
-    --session FILE, QUESTION may follow up on the earlier questions kept in FILE.
+    answer's confidence is under --abstain-threshold. With --session FILE, QUESTION may
+    follow up on the earlier questions kept in FILE.
     """
     from ragcli import console, pipeline
     from ragcli.filters import parse_filters

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ragcli import abstention  # noqa: E402
+from ragcli.abstention import Calibration  # noqa: E402
 from ragcli.answer_metrics import contains_answer  # noqa: E402
 
 THRESHOLDS = [0.3, 0.35, 0.4, 0.45, 0.47, 0.5, 0.55, 0.6, 0.65, 0.7]
@@ -74,25 +75,20 @@ def fit(collections: dict[str, list[dict]], verified: bool, l2: float = 0.01) ->
     return beta
 
 
-def _confidence(row: dict, beta_v: np.ndarray, beta_e: np.ndarray) -> float:
-    if row["verified"] is not None:
-        z = beta_v[0] + beta_v[1] * row["evidence"] + beta_v[2] * row["verified"]
-    else:
-        z = beta_e[0] + beta_e[1] * row["evidence"]
-    return float(1.0 / (1.0 + np.exp(-z)))
+def _models(beta_v: np.ndarray, beta_e: np.ndarray) -> tuple[Calibration, Calibration]:
+    return (
+        Calibration(float(beta_v[0]), float(beta_v[1]), float(beta_v[2])),
+        Calibration(float(beta_e[0]), float(beta_e[1])),
+    )
 
 
 def _gives(row: dict, threshold: float, beta_v: np.ndarray, beta_e: np.ndarray) -> bool:
     """As ask decides: the gate before generating, the model's checks, the confidence."""
-    if threshold > 0 and row["evidence"] < abstention.EVIDENCE_FLOOR:
+    models = _models(beta_v, beta_e)
+    if abstention.withheld_before(row["evidence"], threshold, models=models):
         return False
-    best = max(
-        1.0 / (1.0 + np.exp(-(beta_v[0] + beta_v[1] * row["evidence"] + max(beta_v[2], 0.0)))),
-        1.0 / (1.0 + np.exp(-(beta_e[0] + beta_e[1] * row["evidence"]))),
-    )
-    if best < threshold:
-        return False
-    return row["passed"] and _confidence(row, beta_v, beta_e) >= threshold
+    given = abstention.confidence(row["evidence"], row["verified"], models)
+    return row["passed"] and abstention.withheld_after(given, row["verified"], threshold) is None
 
 
 def _table(title: str, scored: dict[str, list[tuple[dict, np.ndarray, np.ndarray]]]) -> None:

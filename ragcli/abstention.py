@@ -53,24 +53,35 @@ ABSTAIN_THRESHOLD = 0.47
 EVIDENCE_FLOOR = 0.25
 
 
-def withheld_before(evidence: float, threshold: float, min_score: float | None = None) -> bool:
+def withheld_before(
+    evidence: float,
+    threshold: float,
+    min_score: float | None = None,
+    models: tuple[Calibration, Calibration] = (WITH_VERIFICATION, EVIDENCE_ONLY),
+) -> bool:
     """Whether to withhold before generating: the evidence is under ``min_score`` (when one is
     set) or under ``EVIDENCE_FLOOR``, or no verification could lift the confidence to
-    ``threshold`` (a threshold of 0 withholds nothing on confidence or floor)."""
+    ``threshold`` (a threshold of 0 withholds nothing on confidence or floor). ``models``:
+    the calibrations with and without verification (others than the shipped ones are tried
+    by ``benchmarks/abstention.py``)."""
     if min_score is not None and evidence < min_score:
         return True
     if threshold <= 0:
         return False
     if evidence < EVIDENCE_FLOOR:
         return True
-    best = max(WITH_VERIFICATION.best_case(evidence), EVIDENCE_ONLY.confidence(evidence, None))
-    return best < threshold
+    verifying, alone = models
+    return max(verifying.best_case(evidence), alone.confidence(evidence, None)) < threshold
 
 
-def confidence(evidence: float, verified: float | None) -> float:
+def confidence(
+    evidence: float,
+    verified: float | None,
+    models: tuple[Calibration, Calibration] = (WITH_VERIFICATION, EVIDENCE_ONLY),
+) -> float:
     """The probability that an answer which passed its checks is right."""
-    model = WITH_VERIFICATION if verified is not None else EVIDENCE_ONLY
-    return model.confidence(evidence, verified)
+    verifying, alone = models
+    return (verifying if verified is not None else alone).confidence(evidence, verified)
 
 
 def withheld_after(

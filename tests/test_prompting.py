@@ -127,8 +127,16 @@ def test_focus_spends_its_words_across_passages_by_closeness_to_the_question() -
 
 def test_a_short_fragment_is_kept_only_beside_a_sentence() -> None:
     text = "Tides\n\nThe tide rises twice a day. Spring tides come after a full moon."
-    (focused,) = focus_passages("Tides?", [Hit(1, 0.8, text, "a.md", "k1")], words=100)
-    assert focused.text.startswith("Tides") and "twice a day" in focused.text
+    hit = Hit(1, 0.8, text, "a.md", "k1")
+
+    def heading_first(question: str, sentences: list[str]) -> list[float]:
+        return [1.0 if s == "Tides" else 0.0 for s in sentences]
+
+    # the heading is closest but no centre: the best full sentence takes the words
+    (tight,) = focus_passages("Tides?", [hit], heading_first, words=7)
+    assert tight.text == "Spring tides come after a full moon."
+    (roomy,) = focus_passages("Tides?", [hit], heading_first, words=100)
+    assert roomy.text.startswith("Tides") and "twice a day" in roomy.text
 
 
 def test_focus_keeps_a_table_with_the_sentence_that_introduces_it() -> None:

@@ -22,7 +22,24 @@ from ragcli.retrieval import STOPWORDS
 SUPPORT_THRESHOLD = 0.75
 _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?\]])\s+(?!\[\d)")
+# A full stop that ends no sentence: an initial ("E.I. du Pont", "Y. pestis", "U.S. Army") or
+# a title before a name.
+_NOT_AN_END = re.compile(r"(?:\b[A-Z]|\b(?:Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|vs|e\.g|i\.e))\.$")
+# A list item's number ("Members receive: 1. free travel; 2. ..."): the passage states no
+# such number, so an answer cannot take it from there.
+_ENUMERATOR = re.compile(r"(?:^|(?<=[\n:;]))[ \t]*\d{1,2}[.)](?=\s)", re.MULTILINE)
 _WORD = re.compile(r"\w+")
+# A number said in words and in digits is one claim ("six stops" backs "6 stops").
+_NUMBER_WORDS = dict(
+    zip(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split(),
+        map(str, range(21)),
+    )
+)
+_NUMBER_WORDS.update(
+    zip("thirty forty fifty sixty seventy eighty ninety".split(), map(str, range(30, 100, 10)))
+)
 # Words an answer uses about itself rather than about the subject.
 _ANSWER_WORDS = frozenset(
     "according passage passages mentioned mention mentions stated states state says text "
@@ -183,8 +200,10 @@ def check_sentence(
 
     Words the question already used are not claims of the answer and are not checked.
     """
-    vocabulary = {w for p in passages for w in _WORD.findall(p.lower())}
+    vocabulary = {w for p in passages for w in _WORD.findall(_ENUMERATOR.sub(" ", p).lower())}
     vocabulary |= {_stem(w) for w in vocabulary}
+    vocabulary |= {_NUMBER_WORDS[w] for w in vocabulary if w in _NUMBER_WORDS}
+    vocabulary |= {w for w, digits in _NUMBER_WORDS.items() if digits in vocabulary}
     prefixes = {w[:5] for w in vocabulary if len(w) >= 5}
     asked = {form for w in _content_words(question) for form in _forms(w)}
     words = [w for w in _content_words(text) if not _forms(w) & asked]
@@ -204,8 +223,20 @@ def check_sentence(
 
 
 def split_answer(text: str) -> list[str]:
-    """Sentences of an answer, each keeping the markers written after it."""
-    return [s.strip() for s in _SENTENCE_BREAK.split(text.strip()) if s.strip()]
+    """Sentences of an answer, each keeping the markers written after it. A full stop
+    followed by a lower-case word, or after an initial or a title, ends no sentence."""
+    text = text.strip()
+    sentences, start = [], 0
+    for match in _SENTENCE_BREAK.finditer(text):
+        before = text[start : match.start()]
+        if before.endswith(".") and (
+            text[match.end() : match.end() + 1].islower() or _NOT_AN_END.search(before)
+        ):
+            continue
+        sentences.append(before.strip())
+        start = match.end()
+    sentences.append(text[start:].strip())
+    return [s for s in sentences if s]
 
 
 _MARKER_RUN = re.compile(r"\[\d+(?:,\s*\d+)*\](?:[\s,;]*\[\d+(?:,\s*\d+)*\])+")

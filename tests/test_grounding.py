@@ -17,6 +17,46 @@ def test_sentences_keep_their_markers() -> None:
     ]
 
 
+def test_initials_and_lower_case_continuations_end_no_sentence() -> None:
+    assert split_answer("Y. pestis was spread by fleas [1]. It reached the U.S. Army. [2]") == [
+        "Y. pestis was spread by fleas [1].",
+        "It reached the U.S. Army. [2]",
+    ]
+    assert split_answer("E.I. du Pont's gunpowder mills [1]. No. Dr. Gallow did. [2]") == [
+        "E.I. du Pont's gunpowder mills [1].",
+        "No.",
+        "Dr. Gallow did. [2]",
+    ]
+
+
+def test_an_initial_gets_no_marker_of_its_own() -> None:
+    passages = [Hit(1, 0.9, "The mills of E.I. du Pont made gunpowder.", "mills.md", "k1")]
+    check = check_answer("E.I. du Pont made gunpowder.", passages)
+    assert check.text == "E.I. du Pont made gunpowder [1]."
+    assert len(check.sentences) == 1
+
+
+def test_a_list_items_number_is_no_number_the_passage_states() -> None:
+    passages = [
+        Hit(1, 0.9, "Members receive:\n\n1. free travel on the tram; 2. a vote.", "m.md", "k1")
+    ]
+    fare = check_answer("1. [1]", passages, "How much does a tram ticket cost?")
+    assert not fare.sentences[0].supported and fare.sentences[0].missing == ["1"]
+    votes = check_answer("Members get a vote [1].", passages, "What do members get?")
+    assert votes.sentences[0].supported
+    stated = [Hit(1, 0.9, "The tram has 2 cars. It opened in 1931.", "t.md", "k1")]
+    assert check_answer("2 [1].", stated, "How many cars?").sentences[0].supported
+
+
+def test_a_number_in_words_backs_the_same_number_in_digits() -> None:
+    words = [Hit(1, 0.9, "The tram has six stops and three cars.", "t.md", "k1")]
+    assert check_answer("It has 6 stops [1].", words, "How many stops?").sentences[0].supported
+    assert not check_answer("It has 7 stops [1].", words).sentences[0].supported
+    digits = [Hit(1, 0.9, "The tram has 6 stops.", "t.md", "k1")]
+    assert check_answer("It has six stops [1].", digits).sentences[0].supported
+    assert not check_answer("It has seven stops [1].", digits).sentences[0].supported
+
+
 def test_supported_answer_with_valid_markers() -> None:
     check = check_answer("The observatory was founded by Tobiah Marsk in 1911. [1]", PASSAGES)
     assert check.supported and not check.declined

@@ -34,7 +34,7 @@ from ragcli import abstention  # noqa: E402
 from ragcli.abstention import Calibration  # noqa: E402
 from ragcli.answer_metrics import contains_answer  # noqa: E402
 
-THRESHOLDS = [0.3, 0.35, 0.4, 0.45, 0.47, 0.5, 0.55, 0.6, 0.65, 0.7]
+THRESHOLDS = [0.3, 0.35, 0.4, 0.45, 0.47, 0.5, 0.52, 0.55, 0.6, 0.65, 0.7]
 
 
 def _load(path: Path) -> list[dict]:

@@ -232,8 +232,9 @@ LEXICAL_WEIGHT = 2.0  # a sentence's score: cosine + this x its share of the que
 # of 40 answerable SQuAD questions, most of them with the answer in its passages.)
 FOCUSED_SYSTEM_PROMPT = (
     "You answer questions using only the numbered passages the user provides. "
-    "Answer in one short sentence that gives the fact asked for, copying names and numbers "
-    "exactly, and end it with the number of the passage that supports it in square brackets, "
+    "Answer in one short sentence that gives the fact asked for, copying the passage's own "
+    "words for it exactly (every name, number and item it lists), and end it with the number "
+    "of the passage that supports it in square brackets, "
     'for example: "... [3]." If the passages do not answer the question, reply exactly: '
     "I don't know."
 )

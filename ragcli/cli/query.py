@@ -133,7 +133,7 @@ AbstainThreshold = Annotated[
         max=1.0,
         help="Withhold an answer whose confidence (fitted on retrieval evidence and the "
         "model's verification) is below this; 0 never does, 1 always does "
-        "[env: RAGCLI_ABSTAIN_THRESHOLD; default: 0.47].",
+        "[env: RAGCLI_ABSTAIN_THRESHOLD; default: 0.50].",
     ),
 ]
 MinScore = Annotated[
